@@ -1,0 +1,8 @@
+"""Hub: a self-hostable customer-engagement platform."""
+
+from importlib import metadata
+
+try:
+    __version__ = metadata.version("hub-engage")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"

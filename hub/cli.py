@@ -1,0 +1,261 @@
+"""The ``hub`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import typer
+
+from hub.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+cli = typer.Typer(
+    name="hub",
+    help="Hub: action cards, push and flows for your customers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+env_cli = typer.Typer(help="Environments (tenants).", no_args_is_help=True)
+client_cli = typer.Typer(help="API clients (OAuth2 client credentials).", no_args_is_help=True)
+cli.add_typer(env_cli, name="env")
+cli.add_typer(client_cli, name="client")
+
+
+class CliError(Exception):
+    """Printed as one line on stderr; the command exits with status 1."""
+
+
+def fail(message: str) -> None:
+    raise CliError(message)
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(coro_fn())
+
+
+async def _with_db(settings: Settings, fn: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    from hub.db import Database
+
+    db = Database(settings)
+    try:
+        return await fn(db)
+    finally:
+        await db.dispose()
+
+
+# --- database -------------------------------------------------------------------------------
+
+
+@cli.command()
+def migrate(revision: str = typer.Option("head", help="Alembic revision to go to.")) -> None:
+    """Apply database migrations (run before `hub serve` after each upgrade).
+
+    Example: HUB_DATABASE_URL=postgresql+asyncpg://hub@db/hub hub migrate
+    """
+    from hub.db import migrate as migrations
+
+    settings = _settings()
+
+    async def go(db: Any) -> str | None:
+        await migrations.upgrade(db.engine, revision)
+        return await migrations.current(db.engine)
+
+    current = _run(lambda: _with_db(settings, go))
+    typer.echo(f"database at revision {current}")
+
+
+# --- environments and clients ---------------------------------------------------------------
+
+
+@env_cli.command("create")
+def env_create(env_id: str = typer.Argument(..., metavar="NAME"),
+               name: str = typer.Option("", help="Display name (defaults to NAME).")) -> None:
+    """Create an environment. Example: hub env create production"""
+    from hub.services import environments
+
+    row = _run(lambda: _with_db(_settings(),
+                                lambda db: environments.create_environment(db, env_id, name)))
+    typer.echo(f"created environment {row['id']}")
+
+
+@env_cli.command("list")
+def env_list() -> None:
+    """List environments."""
+    from hub.services import environments
+
+    for row in _run(lambda: _with_db(_settings(), environments.list_environments)):
+        typer.echo(f"{row['id']}\t{row['name']}")
+
+
+@client_cli.command("create")
+def client_create(
+    env: str = typer.Option(..., "--env", help="Environment the client belongs to."),
+    roles: str = typer.Option("admin", help="Comma-separated roles: admin, read, users, flows, "
+                                            "trigger, cards, analytics."),
+    name: str = typer.Option("", help="A name to recognise the client by."),
+    as_json: bool = typer.Option(False, "--json", help="Print {client_id, client_secret} as JSON."),
+) -> None:
+    """Create an API client. The secret is printed once and stored only as a hash.
+
+    Example: hub client create --env production --roles trigger,users --json
+    """
+    from hub.services import environments
+
+    role_list = [r.strip() for r in roles.split(",") if r.strip()]
+    created = _run(lambda: _with_db(
+        _settings(), lambda db: environments.create_client(db, env, role_list, name)))
+    if as_json:
+        typer.echo(json.dumps({"client_id": created["client_id"],
+                               "client_secret": created["client_secret"]}))
+    else:
+        typer.echo(f"client_id:     {created['client_id']}\nclient_secret: "
+                   f"{created['client_secret']}\nroles:         {','.join(role_list)}\n"
+                   "The secret is shown once; store it now.")
+
+
+@client_cli.command("list")
+def client_list(env: str = typer.Option(..., "--env")) -> None:
+    """List an environment's API clients (never their secrets)."""
+    from hub.services import environments
+
+    for row in _run(lambda: _with_db(_settings(), lambda db: environments.list_clients(db, env))):
+        state = "revoked" if row["revoked_at"] else "active"
+        typer.echo(f"{row['client_id']}\t{state}\t{','.join(row['roles'])}\t{row['name']}")
+
+
+@client_cli.command("revoke")
+def client_revoke(client_id: str) -> None:
+    """Revoke a client: it can get no new tokens (issued tokens expire within HUB_TOKEN_TTL_SECONDS)."""
+    from hub.services import environments
+
+    if not _run(lambda: _with_db(_settings(), lambda db: environments.revoke_client(db, client_id))):
+        fail(f"no active client {client_id}")
+    typer.echo(f"revoked {client_id}")
+
+
+# --- plugins and settings -------------------------------------------------------------------
+
+
+@cli.command()
+def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List loaded plugins with their versions and hooks."""
+    from hub.plugins import describe_plugins, make_plugin_manager
+
+    rows = describe_plugins(make_plugin_manager(_settings()))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        kind = "built-in" if row["builtin"] else (row["version"] or "")
+        typer.echo(f"{row['name']:<32} {kind:<10} {', '.join(row['hooks'])}")
+
+
+@cli.command("settings")
+def show_settings() -> None:
+    """Print the effective settings (secrets hidden)."""
+    import msgspec
+
+    values = msgspec.structs.asdict(_settings())
+    for key, value in values.items():
+        if any(word in key for word in ("secret", "token", "password")) and value:
+            value = "[set]"
+        elif key.endswith("_url") and isinstance(value, str) and "@" in value:
+            value = value.split("://")[0] + "://***@" + value.split("@", 1)[1]
+        typer.echo(f"HUB_{key.upper()}={value if value is not None else ''}")
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+def _export_embedded_redis(settings: Settings) -> Any:
+    """Start (or reuse) the embedded Redis and export its URL to child processes."""
+    from hub.embedded_redis import ensure_redis_url
+
+    url, server = ensure_redis_url(settings.redis_url, settings.var_dir,
+                                   settings.embedded_redis_port)
+    os.environ["HUB_REDIS_URL"] = url
+    return server
+
+
+@cli.command()
+def serve(host: str = typer.Option(None, help="Bind address (HUB_HOST)."),
+          port: int = typer.Option(None, help="Port (HUB_PORT)."),
+          workers: int = typer.Option(1, help="HTTP worker processes."),
+          ) -> None:
+    """Run the HTTP API. Example: hub serve --host 0.0.0.0 --port 8000 --workers 4"""
+    import uvicorn
+
+    settings = _settings()
+    server = _export_embedded_redis(settings)
+    try:
+        uvicorn.run("hub.app:create_app", factory=True, host=host or settings.host,
+                    port=port or settings.port, workers=workers, log_config=None,
+                    access_log=False, server_header=False, proxy_headers=True,
+                    timeout_graceful_shutdown=30, lifespan="on")
+    finally:
+        if server is not None:
+            server.stop()
+
+
+@cli.command()
+def worker() -> None:
+    """Run a background worker (start as many as you like, on the same Redis and database)."""
+    from hub.app import Hub
+    from hub.worker import run_worker
+
+    settings = _settings()
+    server = _export_embedded_redis(settings)
+    try:
+        asyncio.run(run_worker(Hub(load_settings())))
+    finally:
+        if server is not None:
+            server.stop()
+
+
+@cli.command()
+def dev(host: str = typer.Option(None, help="Bind address (HUB_HOST)."),
+        port: int = typer.Option(None, help="Port (HUB_PORT).")) -> None:
+    """Run everything locally: embedded Redis, SQLite in ./var, migrations, demo data, API, worker."""
+    from hub.dev import run_dev
+
+    run_dev(_settings(), host=host, port=port)
+
+
+def main() -> None:
+    """Entry point of the ``hub`` console script."""
+    try:
+        from hub.plugins import make_plugin_manager
+
+        pm = make_plugin_manager(load_settings())
+        pm.hook.hub_register_cli(cli=cli)
+        cli(standalone_mode=False)
+    except (CliError, SettingsError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # one clear line for the errors a user can fix
+        from hub.plugins import PluginLoadError
+        from hub.services.environments import SetupError
+
+        if isinstance(exc, SetupError | PluginLoadError):
+            typer.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
+            sys.exit(130)
+        raise
+

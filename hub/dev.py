@@ -1,0 +1,154 @@
+"""``hub dev``: the whole platform on one machine, on embedded defaults.
+
+Starts the embedded Redis, applies migrations to SQLite under ``./var``, seeds a demo
+environment (API client, custom fields, customers), then runs ``hub serve`` and ``hub worker``
+as child processes and prints where everything is. Ctrl-C stops the lot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hub.settings import Settings
+
+DEMO_ENV = "demo"
+
+DEMO_FIELDS = [("tier", "text"), ("balance", "number"), ("birthday", "date"),
+               ("marketingOptIn", "boolean")]
+
+DEMO_USERS: list[dict[str, Any]] = [
+    {"userId": "demo-user", "fields": {"name": "Dana Demo", "email": "dana@example.com",
+                                       "tier": "gold", "balance": 1520.5},
+     "tags": ["demo", "gold"], "isTestUser": True,
+     "preferences": {"timezone": "Europe/London", "notificationsEnabled": True}},
+    {"userId": "test-user-2", "fields": {"name": "Theo Test", "tier": "silver"},
+     "tags": ["demo"], "isTestUser": True},
+    {"userId": "customer-3", "fields": {"name": "Casey Customer", "tier": "bronze"},
+     "tags": ["demo"]},
+]
+
+
+async def seed(settings: Settings) -> dict[str, Any]:
+    """Create the demo environment once; return its API client credentials."""
+    from hub.app import Hub
+    from hub.services import customers, environments
+
+    credentials_file = Path(settings.var_dir) / "dev-credentials.json"
+    hub = Hub(settings)
+    try:
+        await hub.start()
+        if await environments.get_environment(hub.db, DEMO_ENV) is None:
+            await environments.create_environment(hub.db, DEMO_ENV, "Demo")
+        clients = await environments.list_clients(hub.db, DEMO_ENV)
+        known = json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
+        if not any(c["client_id"] == known.get("client_id") and not c["revoked_at"]
+                   for c in clients):
+            created = await environments.create_client(hub.db, DEMO_ENV, ["admin"], "demo admin")
+            known = {"client_id": created["client_id"],
+                     "client_secret": created["client_secret"]}
+            credentials_file.touch(mode=0o600)
+            credentials_file.write_text(json.dumps(known))
+        for name, type_ in DEMO_FIELDS:
+            await customers.define_field(hub, DEMO_ENV, name, type_)
+        await customers.upsert_customers(hub, DEMO_ENV, DEMO_USERS)
+        return known
+    finally:
+        await hub.close()
+
+
+def _banner(settings: Settings, base: str, credentials: dict[str, Any]) -> str:
+    cid, secret = credentials["client_id"], credentials["client_secret"]
+    return f"""
+  Hub is running (Ctrl-C stops everything)
+
+  API            {base}
+  API docs       {base}/schema/swagger
+  Health         {base}/readyz
+  Metrics        {base}/metrics
+  Database       {settings.database_url}
+  Redis          {os.environ.get("HUB_REDIS_URL")}
+
+  Environment    {DEMO_ENV}
+  client_id      {cid}
+  client_secret  {secret}
+
+  Try it:
+    TOKEN=$(curl -s -d grant_type=client_credentials -d client_id={cid} \\
+      -d client_secret={secret} {base}/v1/{DEMO_ENV}/oauth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+    curl -s -H "Authorization: Bearer $TOKEN" {base}/v1/{DEMO_ENV}/users/demo-user
+"""
+
+
+def _wait_ready(base: str, children: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children):
+            raise SystemExit("hub dev: a child process exited during start-up (see the log above)")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"hub dev: the API did not become ready at {base}")
+
+
+def run_dev(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    from hub.db import Database
+    from hub.db import migrate as migrations
+    from hub.embedded_redis import ensure_redis_url
+
+    Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
+    url, redis_server = ensure_redis_url(settings.redis_url, settings.var_dir,
+                                         settings.embedded_redis_port)
+    os.environ["HUB_REDIS_URL"] = url
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        async def prepare() -> dict[str, Any]:
+            db = Database(settings)
+            try:
+                await migrations.upgrade(db.engine)
+            finally:
+                await db.dispose()
+            return await seed(settings)
+
+        credentials = asyncio.run(prepare())
+        host, port = host or settings.host, port or settings.port
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+        env = {**os.environ, "HUB_LOG_FORMAT": os.environ.get("HUB_LOG_FORMAT", "console")}
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "hub", "serve", "--host", host, "--port", str(port)], env=env))
+        children.append(subprocess.Popen([sys.executable, "-m", "hub", "worker"], env=env))
+        _wait_ready(base, children)
+        print(_banner(settings, base, credentials), flush=True)
+        stop = False
+
+        def handle(signum: int, _frame: Any) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+        while not stop and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(35)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if redis_server is not None:
+            redis_server.stop()

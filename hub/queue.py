@@ -1,0 +1,39 @@
+"""The job queue: arq on Redis, with msgpack (never pickle) for job arguments and results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from arq import ArqRedis, create_pool
+from arq.connections import RedisSettings
+
+QUEUE_NAME = "hub:queue"
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder()
+
+
+def serialize(value: dict[str, Any]) -> bytes:
+    return _encoder.encode(value)
+
+
+def deserialize(data: bytes) -> dict[str, Any]:
+    return _decoder.decode(data)  # type: ignore[no-any-return]
+
+
+def redis_settings(url: str) -> RedisSettings:
+    return RedisSettings.from_dsn(url)
+
+
+async def connect(url: str) -> ArqRedis:
+    return await create_pool(redis_settings(url), job_serializer=serialize,
+                             job_deserializer=deserialize, default_queue_name=QUEUE_NAME)
+
+
+async def enqueue(redis: ArqRedis, job_name: str, args: list[Any], job_id: str,
+                  defer_until: datetime | None = None) -> bool:
+    """Enqueue one job; ``False`` when a job with this id is already queued or recently done."""
+    job = await redis.enqueue_job(job_name, *args, _job_id=job_id, _defer_until=defer_until)
+    return job is not None

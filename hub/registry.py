@@ -1,0 +1,154 @@
+"""What plugins registered at start-up: routes, jobs, step types, settings, UI entries.
+
+Built once per process by :func:`collect` and kept on the :class:`hub.app.Hub`; nothing here is
+global, so two Hubs with different plugins can live in one test process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import pluggy
+
+from hub.settings import load_struct
+
+
+@dataclass(frozen=True)
+class JobRegistration:
+    """One background job; see ``hub_register_jobs``."""
+
+    function: Callable[..., Awaitable[Any]]
+    name: str
+    cron: Mapping[str, Any] | None = None
+    max_tries: int | None = None
+    timeout: float | None = None
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class StepType:
+    """A flow step type; see ``hub_register_step_types``."""
+
+    name: str
+    run: Callable[..., Any]
+    schema: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class UiEntry:
+    """A page contributed to the staff UI; see ``hub_register_ui``."""
+
+    id: str
+    title: str
+    path: str
+    section: str = "settings"
+    permission: str = "workbench:admin"
+    plugin: str = ""
+
+
+class RegistrationError(RuntimeError):
+    """Two plugins registered the same name, or a registration is malformed."""
+
+
+@dataclass
+class Registry:
+    routes: list[tuple[str, Any]] = field(default_factory=list)
+    jobs: dict[str, JobRegistration] = field(default_factory=dict)
+    step_types: dict[str, StepType] = field(default_factory=dict)
+    settings_types: dict[str, type[msgspec.Struct]] = field(default_factory=dict)
+    ui: dict[str, UiEntry] = field(default_factory=dict)
+
+
+def _plugin_name(pm: pluggy.PluginManager, impl: Any) -> str:
+    return pm.get_name(impl.plugin) or str(impl.plugin)
+
+
+def _each_impl(pm: pluggy.PluginManager, hook_name: str, make_register: Callable[[str], Any],
+               arg: str = "register") -> None:
+    """Call ``hook_name`` on each plugin separately so registrations know their plugin."""
+    caller = getattr(pm.hook, hook_name)
+    for impl in reversed(caller.get_hookimpls()):
+        name = _plugin_name(pm, impl)
+        result = impl.function(**{arg: make_register(name)})
+        if hasattr(result, "__await__"):
+            raise RegistrationError(f"{name}.{hook_name} must not be async: it runs at start-up")
+
+
+def collect(pm: pluggy.PluginManager) -> Registry:
+    """Ask every plugin what it registers."""
+    registry = Registry()
+
+    def routes(plugin: str) -> Callable[[Any], None]:
+        def register(handler: Any) -> None:
+            registry.routes.append((plugin, handler))
+
+        return register
+
+    def jobs(plugin: str) -> Callable[..., JobRegistration]:
+        def register(function: Callable[..., Awaitable[Any]], *, name: str | None = None,
+                     cron: Mapping[str, Any] | None = None, max_tries: int | None = None,
+                     timeout: float | None = None) -> JobRegistration:
+            job_name = name or function.__name__
+            if job_name in registry.jobs:
+                raise RegistrationError(
+                    f"job {job_name!r} registered by {plugin} and {registry.jobs[job_name].plugin}"
+                )
+            job = JobRegistration(function, job_name, cron, max_tries, timeout, plugin)
+            registry.jobs[job_name] = job
+            return job
+
+        return register
+
+    def step_types(plugin: str) -> Callable[[StepType], None]:
+        def register(step: StepType) -> None:
+            if step.name in registry.step_types:
+                raise RegistrationError(f"step type {step.name!r} registered twice ({plugin})")
+            registry.step_types[step.name] = StepType(
+                step.name, step.run, step.schema, step.description, plugin
+            )
+
+        return register
+
+    def settings(plugin: str) -> Callable[[str, type], None]:
+        def register(name: str, struct: type) -> None:
+            if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+                raise RegistrationError(f"{plugin}: settings {name!r} must be a msgspec.Struct")
+            if not name.isidentifier() or name.lower() != name:
+                raise RegistrationError(f"{plugin}: settings name {name!r} must be lower_snake")
+            if name in registry.settings_types:
+                raise RegistrationError(f"settings {name!r} registered twice ({plugin})")
+            registry.settings_types[name] = struct
+
+        return register
+
+    def ui(plugin: str) -> Callable[[UiEntry], None]:
+        def register(entry: UiEntry) -> None:
+            if entry.id in registry.ui:
+                raise RegistrationError(f"UI entry {entry.id!r} registered twice ({plugin})")
+            registry.ui[entry.id] = UiEntry(
+                entry.id, entry.title, entry.path, entry.section, entry.permission, plugin
+            )
+
+        return register
+
+    _each_impl(pm, "hub_register_routes", routes)
+    _each_impl(pm, "hub_register_jobs", jobs)
+    _each_impl(pm, "hub_register_step_types", step_types)
+    _each_impl(pm, "hub_register_settings", settings)
+    _each_impl(pm, "hub_register_ui", ui)
+    return registry
+
+
+def load_plugin_settings(registry: Registry, environ: Mapping[str, str] | None = None,
+                         file_values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read each registered plugin settings Struct from ``HUB_<NAME>_*``."""
+    file_values = file_values or {}
+    return {
+        name: load_struct(struct, f"HUB_{name.upper()}_", environ, file_values.get(name))
+        for name, struct in registry.settings_types.items()
+    }

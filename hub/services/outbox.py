@@ -1,0 +1,130 @@
+"""The transactional outbox: a change and the jobs it implies commit together, or not at all.
+
+Use :func:`transaction`::
+
+    async with transaction(hub) as tx:
+        await tx.conn.execute(...)                   # the change
+        await tx.enqueue("announce", [env, ids], job_id=f"announce:{batch_id}")
+
+The outbox row is written in the same transaction as the change. After the commit the job is
+handed to the queue and its row deleted. If the process dies between the two, the relay (a cron
+job in every worker) finds the row once it is older than ``HUB_OUTBOX_GRACE_SECONDS`` and
+enqueues it. Job ids come from domain ids, so a job enqueued twice runs once while its result
+is kept, and jobs are written to be safe to run twice anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub import queue
+from hub.core.clock import now
+from hub.db import insert_ignore, tables
+from hub.hookspecs import hookimpl
+from hub.logging import get_logger
+
+if TYPE_CHECKING:
+    from hub.app import Hub
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingJob:
+    job_name: str
+    args: list[Any]
+    job_id: str
+    defer_until: datetime | None = None
+
+
+@dataclass
+class Transaction:
+    conn: AsyncConnection
+    pending: list[PendingJob] = field(default_factory=list)
+
+    async def enqueue(self, job_name: str, args: list[Any], *, job_id: str,
+                      defer_until: datetime | None = None) -> None:
+        """Record a job to run after this transaction commits."""
+        job = PendingJob(job_name, args, job_id, defer_until)
+        await add(self.conn, job)
+        self.pending.append(job)
+
+
+async def add(conn: AsyncConnection, job: PendingJob) -> None:
+    """Write an outbox row in the caller's transaction (a repeated job id is ignored)."""
+    await insert_ignore(conn, tables.outbox, {
+        "job_id": job.job_id, "job_name": job.job_name, "args": job.args,
+        "defer_until": job.defer_until, "created_at": now(),
+    }, ["job_id"])
+
+
+@asynccontextmanager
+async def transaction(hub: Hub) -> AsyncIterator[Transaction]:
+    """One database transaction whose outbox jobs are enqueued after it commits."""
+    async with hub.db.begin() as conn:
+        tx = Transaction(conn)
+        yield tx
+    if tx.pending:
+        await flush(hub, tx.pending)
+
+
+async def flush(hub: Hub, jobs: list[PendingJob]) -> None:
+    """Hand committed jobs to the queue, then forget their outbox rows.
+
+    A failure here is logged, not raised: the change is committed and the relay will enqueue.
+    """
+    try:
+        for job in jobs:
+            await queue.enqueue(hub.redis, job.job_name, job.args, job.job_id, job.defer_until)
+        async with hub.db.begin() as conn:
+            await conn.execute(delete(tables.outbox).where(
+                tables.outbox.c.job_id.in_([job.job_id for job in jobs])
+            ))
+    except Exception as exc:  # the relay is the safety net; the caller's change stands
+        log.warning("outbox_flush_failed", error=repr(exc), jobs=len(jobs))
+
+
+async def relay(hub: Hub, older_than: timedelta | None = None, batch: int = 500) -> int:
+    """Enqueue outbox rows older than the grace period; returns how many were handed over."""
+    grace = older_than if older_than is not None else timedelta(
+        seconds=hub.settings.outbox_grace_seconds)
+    cutoff = now() - grace
+    o = tables.outbox.c
+    total = 0
+    while True:
+        async with hub.db.connect() as conn:
+            rows = (await conn.execute(
+                select(o.id, o.job_id, o.job_name, o.args, o.defer_until)
+                .where(o.created_at <= cutoff).order_by(o.id).limit(batch)
+            )).all()
+        if not rows:
+            return total
+        for row in rows:
+            await queue.enqueue(hub.redis, row.job_name, list(row.args), row.job_id,
+                                row.defer_until)
+        async with hub.db.begin() as conn:
+            await conn.execute(delete(tables.outbox).where(o.id.in_([r.id for r in rows])))
+        total += len(rows)
+        log.info("outbox_relayed", count=len(rows))
+
+
+async def outbox_relay(ctx: dict[str, Any]) -> int:
+    """Cron job: hand missed outbox rows to the queue."""
+    return await relay(ctx["hub"])
+
+
+def _relay_schedule(settings: Any) -> dict[str, Any]:
+    step = max(1, int(settings.outbox_relay_seconds))
+    return {"second": set(range(0, 60, step)) if step < 60 else {0}, "run_at_startup": True}
+
+
+@hookimpl
+def hub_register_jobs(register: Any) -> None:
+    register(outbox_relay, cron=_relay_schedule, max_tries=1)

@@ -1,0 +1,153 @@
+"""Settings: one msgspec Struct, read from ``HUB_*`` environment variables and an optional TOML file.
+
+Precedence, lowest first: defaults, ``hub.toml`` (or the file named by ``HUB_CONFIG``), environment.
+Plugins register their own Struct with ``hub_register_settings``; it is read the same way from
+``HUB_<PLUGIN>_*`` (see :func:`load_struct`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+
+class SettingsError(ValueError):
+    """A setting has a value Hub cannot use; the message names the variable."""
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    """Every core setting. Each field is read from ``HUB_<FIELD NAME IN CAPITALS>``."""
+
+    database_url: str = "sqlite+aiosqlite:///./var/hub.db"
+    """SQLAlchemy URL. ``sqlite+aiosqlite:///path`` (default) or ``postgresql+asyncpg://...``."""
+    redis_url: str = ""
+    """Redis URL (``redis://``, ``rediss://`` or ``unix://``). Empty: an embedded server is started."""
+    var_dir: str = "./var"
+    """Where the embedded Redis, the SQLite file and generated dev secrets live."""
+    secret_key: str = ""
+    """Signs API access tokens. Empty: generated once into ``<var_dir>/secret_key`` (dev only)."""
+    public_url: str = "http://127.0.0.1:8000"
+    """The URL clients use to reach this server; used in links that Hub prints and returns."""
+    host: str = "127.0.0.1"
+    """``hub serve`` / ``hub dev`` bind address."""
+    port: int = 8000
+    """``hub serve`` / ``hub dev`` port."""
+    token_ttl_seconds: int = 3600
+    """Lifetime of access tokens from ``POST /v1/{env}/oauth/token``."""
+    max_body_bytes: int = 1_048_576
+    """Largest request body accepted; larger bodies get 413."""
+    max_batch_size: int = 1000
+    """Most items in one batch request (customer upserts, card cancels)."""
+    max_page_size: int = 1000
+    """Largest ``limit`` a list endpoint accepts."""
+    load_plugins: tuple[str, ...] | None = None
+    """Comma-separated module names or entry-point names: load only these plugins."""
+    disable_plugins: tuple[str, ...] = ()
+    """Comma-separated plugin names not to load."""
+    log_level: str = "INFO"
+    """Logging threshold: DEBUG, INFO, WARNING, ERROR."""
+    log_format: str = "json"
+    """``json`` (one JSON object a line) or ``console`` (coloured, for humans)."""
+    worker_max_jobs: int = 50
+    """Jobs one ``hub worker`` process runs concurrently."""
+    job_timeout_seconds: int = 300
+    """A job running longer than this is cancelled and retried."""
+    job_max_tries: int = 10
+    """Attempts before a job is given up (each attempt is logged)."""
+    outbox_relay_seconds: float = 5.0
+    """How often workers sweep the outbox for rows whose enqueue never happened."""
+    outbox_grace_seconds: float = 10.0
+    """Age an outbox row must reach before the relay treats it as missed."""
+    db_pool_size: int = 10
+    """Connections per process to PostgreSQL."""
+    metrics_token: str = ""
+    """If set, ``/metrics`` requires ``Authorization: Bearer <token>``."""
+    embedded_redis_port: int = 0
+    """If non-zero, the embedded Redis also listens on this TCP port of 127.0.0.1."""
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def load_struct(
+    cls: type[T],
+    prefix: str,
+    environ: Mapping[str, str] | None = None,
+    file_values: Mapping[str, Any] | None = None,
+) -> T:
+    """Build ``cls`` from ``file_values`` overridden by ``{prefix}{FIELD}`` environment variables.
+
+    Values from the environment are strings; msgspec converts them to the field's type
+    (``"10"`` to ``10``, ``"true"`` to ``True``). Tuple and list fields take comma-separated values.
+    """
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = dict(file_values or {})
+    info = msgspec.inspect.type_info(cls)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        key = f"{prefix}{field.name.upper()}"
+        if key not in environ:
+            continue
+        value: Any = environ[key]
+        inner = field.type
+        if isinstance(inner, msgspec.inspect.UnionType):
+            inner = next(
+                (t for t in inner.types if not isinstance(t, msgspec.inspect.NoneType)), inner
+            )
+        if isinstance(inner, (msgspec.inspect.TupleType, msgspec.inspect.VarTupleType,
+                              msgspec.inspect.ListType)):
+            value = _split(value)
+        raw[field.name] = value
+    try:
+        return msgspec.convert(raw, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid setting ({prefix}*): {exc}") from exc
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read the core settings. ``overrides`` win over everything (used by tests and the CLI)."""
+    environ = os.environ if environ is None else environ
+    file_values: dict[str, Any] = {}
+    path = environ.get("HUB_CONFIG") or ("hub.toml" if Path("hub.toml").exists() else "")
+    if path:
+        try:
+            file_values = tomllib.loads(Path(path).read_text()).get("hub", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read HUB_CONFIG file {path}: {exc}") from exc
+    settings = load_struct(Settings, "HUB_", environ, file_values)
+    if overrides:
+        settings = msgspec.structs.replace(settings, **overrides)
+    return settings
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every core setting; the README table is checked against it."""
+    import ast
+    import inspect
+
+    source = inspect.getsource(Settings)
+    tree = ast.parse(source)
+    docs: dict[str, str] = {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    for node, following in zip(body, body[1:] + [None], strict=True):
+        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr):
+            docs[node.target.id] = str(following.value.value).strip()  # type: ignore[attr-defined]
+    defaults = Settings()
+    rows = []
+    for name in Settings.__struct_fields__:
+        default = getattr(defaults, name)
+        shown = "" if default in ("", None, ()) else str(default)
+        rows.append((f"HUB_{name.upper()}", shown, docs.get(name, "")))
+    return rows

@@ -1,0 +1,1 @@
+"""Hub's built-in channel plugins, installed as the ``hub_plugins`` package."""

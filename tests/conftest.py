@@ -1,0 +1,1 @@
+"""Hub's fixtures come from hub.testing (installed as a pytest plugin)."""
