@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
             }),
         ),
         state=State({"hub": hub}),
+        logging_config=None,  # hub.logging configures structlog and the standard library
         debug=False,
     )
     check_route_auth(app)

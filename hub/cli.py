@@ -196,7 +196,10 @@ def serve(host: str = typer.Option(None, help="Bind address (HUB_HOST)."),
     """Run the HTTP API. Example: hub serve --host 0.0.0.0 --port 8000 --workers 4"""
     import uvicorn
 
+    from hub.logging import configure_logging
+
     settings = _settings()
+    configure_logging(settings)
     server = _export_embedded_redis(settings)
     try:
         uvicorn.run("hub.app:create_app", factory=True, host=host or settings.host,

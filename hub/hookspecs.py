@@ -5,7 +5,13 @@ Each function's docstring is its contract; ``docs/plugins.md`` documents each wi
 ``async def``: Hub awaits any result that is awaitable.
 
 Registration hooks receive a ``register`` callback instead of returning lists, so one plugin can
-register several things and the order of arguments can grow without breaking anyone.
+register several things and the order of arguments can grow without breaking anyone. They run
+once at start-up, each plugin in turn, and must be plain (not ``async``) functions; a name that
+two plugins register (a job, a step type, a settings name, a UI entry) is a
+:class:`hub.registry.RegistrationError` that stops start-up.
+
+Outbound hooks are called by Hub with :func:`hub.plugins.call_hook` (every implementation, each
+result awaited) or, for ``firstresult`` hooks, :func:`hub.plugins.call_first`.
 """
 
 from __future__ import annotations
@@ -46,8 +52,13 @@ def hub_register_jobs(register: Callable[..., JobRegistration]) -> None:
     ``register(coroutine_function, *, name=None, cron=None, max_tries=None, timeout=None)``.
     The function is an arq job: ``async def job(ctx, *args)`` where ``ctx["hub"]`` is the
     :class:`hub.app.Hub`. Jobs must be idempotent: they can run twice. With ``cron`` (a mapping
-    of arq ``cron()`` keyword arguments such as ``{"second": {0, 30}}``) the job also runs on a
-    schedule. Arguments and results are serialised with msgpack, so pass ids, not objects.
+    of arq ``cron()`` keyword arguments such as ``{"second": {0, 30}}``, or a function of the
+    core :class:`hub.settings.Settings` returning one) the job also runs on a schedule, as
+    ``cron:<name>``. ``name`` defaults to the function's ``__name__`` and is what callers enqueue
+    (``tx.enqueue(name, args, job_id=...)`` in :func:`hub.services.outbox.transaction`).
+    Arguments and results are serialised with msgpack, so pass ids, not objects. A job that
+    raises is retried with backoff up to ``max_tries`` (default ``HUB_JOB_MAX_TRIES``); a sync
+    function or a name already registered is an error at start-up.
     """
 
 
@@ -65,9 +76,12 @@ def hub_register_step_types(register: Callable[[StepType], None]) -> None:
 def hub_register_settings(register: Callable[[str, type], None]) -> None:
     """Declare a plugin's settings.
 
-    Call ``register(name, StructType)`` with a ``msgspec.Struct`` whose fields all have defaults.
-    Hub reads it from ``HUB_<NAME>_<FIELD>`` environment variables (and the ``[hub.<name>]``
-    table of ``hub.toml``); the plugin reads the result as ``hub.plugin_settings[name]``.
+    Call ``register(name, StructType)`` with a lower_snake ``name`` and a ``msgspec.Struct``
+    whose fields all have defaults. Hub reads it from ``HUB_<NAME>_<FIELD>`` environment
+    variables over the ``[hub.<name>]`` table of ``hub.toml`` (strings are converted to the
+    field's type; list and tuple fields take comma-separated values); the plugin reads the
+    result as ``hub.plugin_settings[name]``. A name registered twice, a field without a default,
+    or a variable that would shadow a core setting is an error at start-up.
     """
 
 
@@ -76,7 +90,9 @@ def hub_register_cli(cli: typer.Typer) -> None:
     """Add commands to the ``hub`` command line.
 
     ``cli`` is the root ``typer.Typer``; add commands with ``@cli.command()`` or sub-groups with
-    ``cli.add_typer(...)``.
+    ``cli.add_typer(...)``. Called by ``hub`` before it parses its arguments, so the
+    implementation must not be ``async``; a command builds its own :class:`hub.app.Hub` if it
+    needs one.
     """
 
 
@@ -120,8 +136,10 @@ def hub_send_push(notification: dict[str, Any], device: dict[str, Any]) -> dict[
     """Send one push notification to one device.
 
     Return ``None`` when the device's ``platform`` is not yours, so the next plugin is asked; the
-    first non-``None`` result wins. A result is ``{"status": "sent" | "invalid_device" |
-    "retry" | "failed", "detail": str, "retryAfter": seconds | None}``.
+    first non-``None`` result wins (Hub calls it with :func:`hub.plugins.call_first`, which
+    awaits ``async`` implementations one at a time; hook wrappers are refused on this hook).
+    A result is ``{"status": "sent" | "invalid_device" | "retry" | "failed", "detail": str,
+    "retryAfter": seconds | None}``.
     """
 
 

@@ -59,6 +59,9 @@ def configure_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error", "arq"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # arq logs every job start and finish at INFO, the outbox relay cron included; Hub logs
+    # retries and failures itself, so arq's lines only show at DEBUG.
+    logging.getLogger("arq.worker").setLevel(level if level <= logging.DEBUG else logging.WARNING)
 
 
 def get_logger(name: str) -> Any:

@@ -6,14 +6,18 @@ global, so two Hubs with different plugins can live in one test process.
 
 from __future__ import annotations
 
+import inspect
+import os
+import tomllib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pluggy
 
-from hub.settings import load_struct
+from hub.settings import Settings, SettingsError, load_struct
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,7 @@ class JobRegistration:
 
     function: Callable[..., Awaitable[Any]]
     name: str
-    cron: Mapping[str, Any] | None = None
+    cron: Mapping[str, Any] | Callable[[Settings], Mapping[str, Any]] | None = None
     max_tries: int | None = None
     timeout: float | None = None
     plugin: str = ""
@@ -70,18 +74,32 @@ def _plugin_name(pm: pluggy.PluginManager, impl: Any) -> str:
 
 def _each_impl(pm: pluggy.PluginManager, hook_name: str, make_register: Callable[[str], Any],
                arg: str = "register") -> None:
-    """Call ``hook_name`` on each plugin separately so registrations know their plugin."""
+    """Call ``hook_name`` on each plugin separately so registrations know their plugin.
+
+    Registration runs at start-up, before any event loop may exist, so ``async def``
+    implementations are refused (and never left un-awaited).
+    """
     caller = getattr(pm.hook, hook_name)
     for impl in reversed(caller.get_hookimpls()):
         name = _plugin_name(pm, impl)
+        if inspect.iscoroutinefunction(impl.function) or inspect.isasyncgenfunction(impl.function):
+            raise RegistrationError(f"{name}.{hook_name} must not be async: it runs at start-up")
         result = impl.function(**{arg: make_register(name)})
-        if hasattr(result, "__await__"):
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()
             raise RegistrationError(f"{name}.{hook_name} must not be async: it runs at start-up")
 
 
+def register_cli(pm: pluggy.PluginManager, cli: Any) -> None:
+    """Call ``hub_register_cli`` on every plugin with the root ``typer.Typer``."""
+    _each_impl(pm, "hub_register_cli", lambda _plugin: cli, arg="cli")
+
+
 def collect(pm: pluggy.PluginManager) -> Registry:
-    """Ask every plugin what it registers."""
+    """Ask every plugin what it registers; a name registered twice is a :class:`RegistrationError`."""
     registry = Registry()
+    settings_owner: dict[str, str] = {}
 
     def routes(plugin: str) -> Callable[[Any], None]:
         def register(handler: Any) -> None:
@@ -91,12 +109,14 @@ def collect(pm: pluggy.PluginManager) -> Registry:
 
     def jobs(plugin: str) -> Callable[..., JobRegistration]:
         def register(function: Callable[..., Awaitable[Any]], *, name: str | None = None,
-                     cron: Mapping[str, Any] | None = None, max_tries: int | None = None,
-                     timeout: float | None = None) -> JobRegistration:
-            job_name = name or function.__name__
+                     cron: Mapping[str, Any] | Callable[[Settings], Mapping[str, Any]] | None = None,
+                     max_tries: int | None = None, timeout: float | None = None) -> JobRegistration:
+            job_name = name or getattr(function, "__name__", "")
+            if not inspect.iscoroutinefunction(function):
+                raise RegistrationError(f"{plugin}: job {job_name!r} must be an async def function")
             if job_name in registry.jobs:
                 raise RegistrationError(
-                    f"job {job_name!r} registered by {plugin} and {registry.jobs[job_name].plugin}"
+                    f"job {job_name!r} registered by {plugin} and by {registry.jobs[job_name].plugin}"
                 )
             job = JobRegistration(function, job_name, cron, max_tries, timeout, plugin)
             registry.jobs[job_name] = job
@@ -106,8 +126,11 @@ def collect(pm: pluggy.PluginManager) -> Registry:
 
     def step_types(plugin: str) -> Callable[[StepType], None]:
         def register(step: StepType) -> None:
+            if not isinstance(step, StepType):
+                raise RegistrationError(f"{plugin}: register a hub.registry.StepType, not {step!r}")
             if step.name in registry.step_types:
-                raise RegistrationError(f"step type {step.name!r} registered twice ({plugin})")
+                raise RegistrationError(f"step type {step.name!r} registered by {plugin} and by "
+                                        f"{registry.step_types[step.name].plugin}")
             registry.step_types[step.name] = StepType(
                 step.name, step.run, step.schema, step.description, plugin
             )
@@ -121,15 +144,31 @@ def collect(pm: pluggy.PluginManager) -> Registry:
             if not name.isidentifier() or name.lower() != name:
                 raise RegistrationError(f"{plugin}: settings name {name!r} must be lower_snake")
             if name in registry.settings_types:
-                raise RegistrationError(f"settings {name!r} registered twice ({plugin})")
+                raise RegistrationError(
+                    f"settings {name!r} registered by {plugin} and by {settings_owner[name]}"
+                )
+            info = msgspec.inspect.type_info(struct)
+            assert isinstance(info, msgspec.inspect.StructType)
+            for f in info.fields:
+                if f.required:
+                    raise RegistrationError(f"{plugin}: settings field {name}.{f.name} needs a default")
+                if f"{name}_{f.name}" in Settings.__struct_fields__:
+                    raise RegistrationError(
+                        f"{plugin}: HUB_{name.upper()}_{f.name.upper()} is a core setting; "
+                        "choose another settings name"
+                    )
             registry.settings_types[name] = struct
+            settings_owner[name] = plugin
 
         return register
 
     def ui(plugin: str) -> Callable[[UiEntry], None]:
         def register(entry: UiEntry) -> None:
+            if not isinstance(entry, UiEntry):
+                raise RegistrationError(f"{plugin}: register a hub.registry.UiEntry, not {entry!r}")
             if entry.id in registry.ui:
-                raise RegistrationError(f"UI entry {entry.id!r} registered twice ({plugin})")
+                raise RegistrationError(f"UI entry {entry.id!r} registered by {plugin} and by "
+                                        f"{registry.ui[entry.id].plugin}")
             registry.ui[entry.id] = UiEntry(
                 entry.id, entry.title, entry.path, entry.section, entry.permission, plugin
             )
@@ -144,10 +183,27 @@ def collect(pm: pluggy.PluginManager) -> Registry:
     return registry
 
 
+def _config_file_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The ``[hub]`` table of ``HUB_CONFIG`` (or ``./hub.toml``), as :func:`load_settings` reads it."""
+    path = environ.get("HUB_CONFIG") or ("hub.toml" if Path("hub.toml").exists() else "")
+    if not path:
+        return {}
+    try:
+        values = tomllib.loads(Path(path).read_text()).get("hub", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"cannot read HUB_CONFIG file {path}: {exc}") from exc
+    return values if isinstance(values, dict) else {}
+
+
 def load_plugin_settings(registry: Registry, environ: Mapping[str, str] | None = None,
                          file_values: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Read each registered plugin settings Struct from ``HUB_<NAME>_*``."""
-    file_values = file_values or {}
+    """Read each registered plugin settings Struct from ``HUB_<NAME>_*`` over ``[hub.<name>]``.
+
+    ``environ`` defaults to ``os.environ`` and ``file_values`` to the ``[hub]`` table of the
+    configuration file, so plugin settings come from the same places as the core settings.
+    """
+    environ = os.environ if environ is None else environ
+    file_values = _config_file_values(environ) if file_values is None else file_values
     return {
         name: load_struct(struct, f"HUB_{name.upper()}_", environ, file_values.get(name))
         for name, struct in registry.settings_types.items()

@@ -33,8 +33,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Where the embedded Redis, the SQLite file and generated dev secrets live."""
     secret_key: str = ""
     """Signs API access tokens. Empty: generated once into ``<var_dir>/secret_key`` (dev only)."""
-    public_url: str = "http://127.0.0.1:8000"
-    """The URL clients use to reach this server; used in links that Hub prints and returns."""
     host: str = "127.0.0.1"
     """``hub serve`` / ``hub dev`` bind address."""
     port: int = 8000
@@ -57,8 +55,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """``json`` (one JSON object a line) or ``console`` (coloured, for humans)."""
     worker_max_jobs: int = 50
     """Jobs one ``hub worker`` process runs concurrently."""
-    job_timeout_seconds: int = 300
-    """A job running longer than this is cancelled and retried."""
+    job_timeout_seconds: int = 60
+    """A job running longer than this is cancelled and retried. A job whose worker died is run
+    again once this plus 10 s has passed, so keep jobs short (they work in chunks)."""
     job_max_tries: int = 10
     """Attempts before a job is given up (each attempt is logged)."""
     outbox_relay_seconds: float = 5.0

@@ -7,6 +7,7 @@ log lines carry the job id.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import random
 from collections.abc import Awaitable, Callable
@@ -112,7 +113,10 @@ async def run_worker(hub: Hub) -> None:
     worker = make_worker(hub)
     log.info("worker_started", jobs=sorted(hub.registry.jobs), redis=_safe_url(hub.redis_url))
     try:
-        await worker.main()
+        # async_run (not main) so that arq's signal handler can cancel the main task.
+        await worker.async_run()
+    except asyncio.CancelledError:
+        log.info("worker_stopped")
     finally:
         await worker.close()
         await hub.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, delete, get, post, put
+from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from hub.api.problems import FieldError, Problem, invalid
@@ -71,6 +71,11 @@ class FieldList(msgspec.Struct):
     fields: list[FieldDefinition]
 
 
+def _no_customer(env: str, user_id: str) -> Problem:
+    detail = f"no customer {user_id!r} in environment {env!r}"
+    return Problem(404, detail, errors=[FieldError("path.userId", detail)])
+
+
 def _profile_problem(exc: ProfileError) -> Problem:
     return Problem(422, str(exc), errors=[FieldError(i.field, i.reason) for i in exc.issues])
 
@@ -93,10 +98,11 @@ async def upsert_users(hub: HubDep, env: FromPath[str], data: JSONBody[UpsertUse
 @get("/v1/{env:str}/users/{user_id:str}", opt={"permission": "users:read"}, tags=TAGS,
      summary="Get one customer")
 async def get_user(hub: HubDep, env: FromPath[str], user_id: FromPath[str]) -> Customer:
+    """The customer's profile; 404 (naming ``path.userId``) when the environment has no such user."""
     try:
         return await service.get_customer(hub, env, user_id)
     except service.NotFound:
-        raise Problem(404, f"no customer {user_id!r} in environment {env!r}") from None
+        raise _no_customer(env, user_id) from None
 
 
 @get("/v1/{env:str}/users", opt={"permission": "users:read"}, tags=TAGS,
@@ -122,8 +128,6 @@ async def list_users(
                                             limit=min(limit, hub.settings.max_page_size))
     except ProfileError as exc:
         raise _profile_problem(exc) from None
-    except ValueError as exc:
-        raise invalid("query.cursor", str(exc)) from None
     return UserPage(users=page["users"], next_cursor=page["nextCursor"])
 
 
@@ -136,28 +140,30 @@ async def delete_user(hub: HubDep, env: FromPath[str], user_id: FromPath[str],
     try:
         await service.delete_customer(hub, env, user_id, erase=erase)
     except service.NotFound:
-        raise Problem(404, f"no customer {user_id!r} in environment {env!r}") from None
+        raise _no_customer(env, user_id) from None
 
 
 @get("/v1/{env:str}/fields", opt={"permission": "fields:read"}, tags=TAGS,
      summary="List profile field definitions")
 async def list_fields(hub: HubDep, env: FromPath[str]) -> FieldList:
+    """Built-in fields first, then the environment's custom fields by name."""
     return msgspec.convert({"fields": await service.list_fields(hub, env)}, FieldList)
 
 
 @post("/v1/{env:str}/fields", opt={"permission": "fields:write"}, tags=TAGS, status_code=201,
       summary="Define a custom profile field")
-async def define_field(hub: HubDep, env: FromPath[str], data: JSONBody[FieldDefinitionIn]) -> FieldDefinition:
-    """Types: text, number, date, boolean. Defining an existing field with the same type is a
-    no-op; with another type it is a 409."""
+async def define_field(hub: HubDep, env: FromPath[str],
+                       data: JSONBody[FieldDefinitionIn]) -> Response[FieldDefinition]:
+    """Types: text, number, date, boolean. 201 when created; defining an existing field with the
+    same type changes nothing and answers 200; with another type it is a 409."""
     try:
-        definition, _created = await service.define_field(hub, env, data.name, data.type,
-                                                          data.label, data.description)
+        definition, created = await service.define_field(hub, env, data.name, data.type,
+                                                         data.label, data.description)
     except ProfileError as exc:
         raise _profile_problem(exc) from None
     except service.Conflict as exc:
-        raise Problem(409, str(exc), errors=[FieldError("name", str(exc))]) from None
-    return msgspec.convert(definition, FieldDefinition)
+        raise Problem(409, str(exc), errors=[FieldError("type", str(exc))]) from None
+    return Response(msgspec.convert(definition, FieldDefinition), status_code=201 if created else 200)
 
 
 @hookimpl

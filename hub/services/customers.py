@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import and_, bindparam, delete, exists, func, select, update
+from sqlalchemy import and_, bindparam, delete, exists, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,11 +21,14 @@ from hub.core.clock import now
 from hub.core.customers import FieldIssue
 from hub.db import insert_ignore, tables
 from hub.hookspecs import hookimpl
+from hub.logging import get_logger
 from hub.plugins import call_hook
 from hub.services.outbox import transaction
 
 if TYPE_CHECKING:
     from hub.app import Hub
+
+log = get_logger(__name__)
 
 C = tables.customer.c
 T = tables.customer_tag.c
@@ -36,14 +39,15 @@ UPSERT_KEYS = frozenset({"userId", "fields", "tags", "addTags", "removeTags", "p
 
 
 class NotFound(LookupError):
-    pass
+    """No such customer in this environment."""
 
 
 class Conflict(ValueError):
-    pass
+    """The request contradicts what is stored (a field redefined with another type)."""
 
 
 def customer_from_row(row: Any) -> core.Customer:
+    """The API shape of a ``hub_customer`` row (preferences completed with their defaults)."""
     return core.Customer(
         user_id=row.user_id, fields=row.fields, tags=row.tags,
         preferences=core.merge_preferences(row.preferences, {}), is_test_user=row.is_test_user,
@@ -56,16 +60,19 @@ def customer_from_row(row: Any) -> core.Customer:
 
 
 async def field_types(conn: AsyncConnection, env: str) -> dict[str, str]:
+    """The environment's custom fields, name to type (built-ins not included)."""
     rows = await conn.execute(select(F.name, F.type).where(F.environment_id == env))
     return {name: type_ for name, type_ in rows.all()}
 
 
 def field_json(row: Any) -> dict[str, Any]:
+    """The API shape of a ``hub_field_definition`` row."""
     return {"name": row.name, "type": row.type, "label": row.label,
             "description": row.description, "builtin": False}
 
 
 async def list_fields(hub: Hub, env: str) -> list[dict[str, Any]]:
+    """Built-in fields first, then the environment's custom fields by name."""
     builtins = [{"name": n, "type": t, "label": n.capitalize(), "description": "", "builtin": True}
                 for n, t in core.BUILTIN_FIELDS.items()]
     async with hub.db.connect() as conn:
@@ -76,32 +83,34 @@ async def list_fields(hub: Hub, env: str) -> list[dict[str, Any]]:
 
 async def define_field(hub: Hub, env: str, name: str, type_: str, label: str = "",
                        description: str = "") -> tuple[dict[str, Any], bool]:
-    """Declare a custom field; returns (definition, created). Redeclaring a type is a Conflict."""
-    issues = core.check_field_definition(name, type_)
+    """Declare a custom field; returns (definition, created). Redeclaring a type is a Conflict.
+
+    Declaring it again with the same type changes nothing (label and description included), so
+    set-up scripts can run twice, even at the same time.
+    """
+    issues = core.check_field_definition(name, type_, label, description)
     if issues:
         raise core.ProfileError(issues)
     async with hub.db.begin() as conn:
-        existing = (await conn.execute(select(tables.field_definition).where(
-            F.environment_id == env, F.name == name))).first()
-        if existing is not None:
-            if existing.type != type_:
-                raise Conflict(f"field {name!r} is already defined as {existing.type}")
-            return field_json(existing), False
-        row = {"environment_id": env, "name": name, "type": type_, "label": label or name,
-               "description": description, "created_at": now()}
-        await conn.execute(tables.field_definition.insert().values(row))
-    return {"name": name, "type": type_, "label": row["label"], "description": description,
-            "builtin": False}, True
+        created = await insert_ignore(conn, tables.field_definition, {
+            "environment_id": env, "name": name, "type": type_, "label": label or name,
+            "description": description, "created_at": now()}, ["environment_id", "name"])
+        row = (await conn.execute(select(tables.field_definition).where(
+            F.environment_id == env, F.name == name))).one()
+    if row.type != type_:
+        raise Conflict(f"field {name!r} is already defined as {row.type}")
+    return field_json(row), bool(created)
 
 
 # --- upsert ---------------------------------------------------------------------------------
 
+UPSERT_ATTEMPTS = 5  # each retry sees more of the racing rows; few races need more than two
 
-def _validate_item(index: int, item: Any, definitions: dict[str, str]
-                   ) -> tuple[dict[str, Any] | None, list[FieldIssue]]:
+
+def _validate_item(item: Any, definitions: dict[str, str]) -> tuple[dict[str, Any], list[FieldIssue]]:
     """Check one upsert item; returns (clean item, issues). Paths are relative to the item."""
     if not isinstance(item, dict):
-        return None, [FieldIssue("", "must be an object")]
+        return {}, [FieldIssue("", "must be an object")]
     issues = [FieldIssue(k, "unknown field (unknown fields are rejected)")
               for k in item if k not in UPSERT_KEYS]
     issues += core.check_user_id(item.get("userId"))
@@ -120,29 +129,30 @@ def _validate_item(index: int, item: Any, definitions: dict[str, str]
         if not isinstance(item["isTestUser"], bool):
             issues.append(FieldIssue("isTestUser", "must be true or false"))
         clean["isTestUser"] = item["isTestUser"]
-    return (None if issues else clean), issues
+    return clean, issues
 
 
-def _apply(current: Any | None, item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Merge an upsert item into the current row; returns (values, what changed)."""
-    fields = core.merge_fields(current.fields if current else {}, item.get("fields", {}))
-    prefs = core.merge_preferences(current.preferences if current else {},
-                                   item.get("preferences", {}))
-    tags = list(item["tags"]) if "tags" in item else list(current.tags if current else [])
-    tags += [t for t in item.get("addTags", []) if t not in tags]
-    tags = [t for t in tags if t not in item.get("removeTags", [])]
-    is_test = item.get("isTestUser", current.is_test_user if current else False)
-    values = {"fields": fields, "preferences": prefs, "tags": tags, "is_test_user": is_test}
-    changes: dict[str, Any] = {"created": current is None}
-    if current is None:
-        changes.update(fields=sorted(fields), tags=True, preferences=True)
-    else:
-        changes["fields"] = sorted(k for k in set(fields) | set(current.fields)
-                                   if fields.get(k) != current.fields.get(k))
-        changes["tags"] = tags != current.tags
-        changes["preferences"] = prefs != core.merge_preferences(current.preferences, {})
-        changes["isTestUser"] = is_test != current.is_test_user
-    return values, changes
+def _item_error(index: int, user_id: Any, issues: list[FieldIssue]) -> dict[str, Any]:
+    return {
+        "index": index, "userId": user_id if isinstance(user_id, str) else None, "status": "error",
+        "errors": [{"field": f"users[{index}]" + (f".{i.field}" if i.field else ""),
+                    "reason": i.reason} for i in issues],
+    }
+
+
+def _profile(row: Any) -> core.Profile:
+    return core.Profile(row.fields, row.tags, row.preferences, row.is_test_user)
+
+
+async def _lock_for_write(conn: AsyncConnection) -> None:
+    """Take SQLite's write lock before reading what will be merged.
+
+    pysqlite begins a transaction only at the first write, so two upserts could both read a
+    profile and the later write would drop the earlier one's changes. A write that matches no
+    row takes the lock up front. PostgreSQL gets the same guarantee from ``FOR UPDATE``.
+    """
+    if conn.dialect.name == "sqlite":
+        await conn.execute(update(tables.customer).where(false()).values(id=C.id))
 
 
 async def _write_tags(conn: AsyncConnection, env: str, rows: Iterable[tuple[int, list[str]]]) -> None:
@@ -160,14 +170,17 @@ async def upsert_customers(hub: Hub, env: str, items: Sequence[Any]) -> dict[str
     """Create or update up to ``HUB_MAX_BATCH_SIZE`` customers; invalid items are reported.
 
     Valid items are saved even when others in the batch fail. Each result names the item by its
-    index. A second upsert racing to create the same new user is retried once as an update.
+    index. An upsert racing another to create the same new user is retried: it then updates.
+    Rows are locked and new customers created in ``userId`` order (so concurrent batches cannot
+    deadlock); listings, which follow creation, show one batch's new customers in that order.
     """
-    for attempt in (1, 2):
+    for attempt in range(1, UPSERT_ATTEMPTS + 1):
         try:
             return await _upsert_once(hub, env, items)
         except IntegrityError:
-            if attempt == 2:
+            if attempt == UPSERT_ATTEMPTS:
                 raise
+            log.info("customer_upsert_retry", attempt=attempt)
     raise AssertionError("unreachable")
 
 
@@ -177,45 +190,52 @@ async def _upsert_once(hub: Hub, env: str, items: Sequence[Any]) -> dict[str, An
     announce = bool(hub.pm.hook.hub_customer_changed.get_hookimpls())
     async with transaction(hub) as tx:
         conn = tx.conn
+        await _lock_for_write(conn)
         definitions = await field_types(conn, env)
         for index, item in enumerate(items):
-            clean, issues = _validate_item(index, item, definitions)
-            user_id = clean["userId"] if clean else (item.get("userId") if isinstance(item, dict) else None)
-            if clean and user_id in valid:
+            clean, issues = _validate_item(item, definitions)
+            user_id = clean.get("userId")
+            if not issues and user_id in valid:
                 issues = [FieldIssue("userId", f"repeats item {valid[user_id][0]} of this batch")]
             if issues:
-                results[index] = {
-                    "index": index, "userId": user_id if isinstance(user_id, str) else None,
-                    "status": "error",
-                    "errors": [{"field": f"users[{index}]" + (f".{i.field}" if i.field else ""),
-                                "reason": i.reason} for i in issues],
-                }
-                continue
-            assert clean is not None
-            valid[clean["userId"]] = (index, clean)
-        current = {}
+                results[index] = _item_error(index, user_id, issues)
+            else:
+                valid[user_id] = (index, clean)
+        current: dict[str, Any] = {}
         if valid:
+            # Sorted row locks (and sorted inserts below) keep concurrent batches from deadlocking.
             rows = await conn.execute(select(tables.customer).where(
-                C.environment_id == env, C.user_id.in_(list(valid))))
+                C.environment_id == env, C.user_id.in_(list(valid))
+            ).order_by(C.user_id).with_for_update())
             current = {row.user_id: row for row in rows}
         stamp = now()
         inserts, updates, tag_rows, changed = [], [], [], []
-        for user_id, (index, item) in valid.items():
+        for user_id in sorted(valid):
+            index, item = valid[user_id]
             row = current.get(user_id)
-            values, changes = _apply(row, item)
+            profile, changes = core.apply_upsert(_profile(row) if row is not None else None, item)
+            if len(profile.tags) > core.MAX_TAGS:
+                results[index] = _item_error(index, user_id, [FieldIssue(
+                    "addTags" if "addTags" in item else "tags",
+                    f"the customer would have {len(profile.tags)} tags; at most {core.MAX_TAGS}")])
+                continue
+            results[index] = {"index": index, "userId": user_id,
+                              "status": "created" if row is None else "updated"}
+            if not core.has_changes(changes):
+                continue  # a repeated sync neither rewrites the row nor wakes plugins
             changed.append([user_id, changes])
+            values = {"fields": profile.fields, "preferences": profile.preferences,
+                      "tags": profile.tags, "is_test_user": profile.is_test_user}
             if row is None:
                 inserts.append({"environment_id": env, "user_id": user_id, "created_at": stamp,
                                 "updated_at": stamp, **values})
             else:
                 updates.append({"b_id": row.id, "updated_at": stamp, **values})
                 if changes["tags"]:
-                    tag_rows.append((row.id, values["tags"]))
-            results[index] = {"index": index, "userId": user_id,
-                              "status": "created" if row is None else "updated"}
+                    tag_rows.append((row.id, profile.tags))
         if inserts:
             created = await conn.execute(
-                tables.customer.insert().returning(C.id, C.user_id, C.tags), inserts)
+                tables.customer.insert().returning(C.id, C.tags), inserts)
             tag_rows += [(r.id, r.tags) for r in created if r.tags]
         if updates:
             await conn.execute(
@@ -223,7 +243,7 @@ async def _upsert_once(hub: Hub, env: str, items: Sequence[Any]) -> dict[str, An
                     fields=bindparam("fields"), preferences=bindparam("preferences"),
                     tags=bindparam("tags"), is_test_user=bindparam("is_test_user"),
                     updated_at=bindparam("updated_at"),
-                ).execution_options(synchronize_session=False),
+                ),
                 updates,
             )
         await _write_tags(conn, env, tag_rows)
@@ -258,6 +278,9 @@ _GET = select(tables.customer)
 
 
 async def get_customer(hub: Hub, env: str, user_id: str) -> core.Customer:
+    """One customer; ``NotFound`` when the environment has no such user id."""
+    if core.check_user_id(user_id):
+        raise NotFound(user_id)  # no stored id can look like this (and PostgreSQL refuses NUL)
     async with hub.db.connect() as conn:
         row = (await conn.execute(
             _GET.where(C.environment_id == env, C.user_id == user_id))).first()
@@ -266,17 +289,26 @@ async def get_customer(hub: Hub, env: str, user_id: str) -> core.Customer:
     return customer_from_row(row)
 
 
+_CURSOR_VERSION = "c1"
+_MAX_ID = 2**63 - 1
+
+
 def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"c1:{last_id}".encode()).decode().rstrip("=")
+    """An opaque cursor for the page after the row ``last_id``."""
+    return base64.urlsafe_b64encode(f"{_CURSOR_VERSION}:{last_id}".encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> int:
+    """The row id a cursor from :func:`encode_cursor` names; ValueError for anything else."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         version, _, value = text.partition(":")
-        if version != "c1":
+        if version != _CURSOR_VERSION or not value.isascii() or not value.isdigit():
             raise ValueError
-        return int(value)
+        last_id = int(value)
+        if last_id > _MAX_ID:  # would overflow the id column's type in the query
+            raise ValueError
+        return last_id
     except (ValueError, UnicodeDecodeError):
         raise ValueError("not a cursor this API returned") from None
 
@@ -285,19 +317,30 @@ async def list_customers(hub: Hub, env: str, *, tags: Sequence[str] = (),
                          field_filters: dict[str, str] | None = None,
                          is_test_user: bool | None = None, cursor: str | None = None,
                          limit: int = 100) -> dict[str, Any]:
-    """One page of customers with every tag in ``tags`` and every ``field == value``."""
+    """One page of customers with every tag in ``tags`` and every ``field == value``.
+
+    Bad input raises ``ProfileError`` naming the query parameter (``query.cursor``,
+    ``query.tag``, ``query.field.<name>``).
+    """
+    issues = [FieldIssue("query.tag", f"{tag!r} is not a valid tag")
+              for tag in tags if not core.check_tag(tag)]
     query = select(tables.customer).where(C.environment_id == env)
-    if cursor:
-        query = query.where(C.id > decode_cursor(cursor))
-    for tag in tags:
+    if cursor is not None:
+        try:
+            query = query.where(C.id > decode_cursor(cursor))
+        except ValueError as exc:
+            issues.append(FieldIssue("query.cursor", str(exc)))
+    if issues:
+        raise core.ProfileError(issues)
+    for tag in dict.fromkeys(tags):
         query = query.where(exists().where(and_(T.customer_id == C.id, T.tag == tag)))
     if is_test_user is not None:
         query = query.where(C.is_test_user == is_test_user)
     async with hub.db.connect() as conn:
         if field_filters:
             definitions = {**core.BUILTIN_FIELDS, **await field_types(conn, env)}
-            for name, raw in field_filters.items():
-                query = query.where(field_condition(definitions, name, raw))
+            conditions = [field_condition(definitions, name, raw) for name, raw in field_filters.items()]
+            query = query.where(*conditions)
         rows = (await conn.execute(query.order_by(C.id).limit(limit + 1))).all()
     page = rows[:limit]
     return {"users": [customer_from_row(r) for r in page],
@@ -306,23 +349,24 @@ async def list_customers(hub: Hub, env: str, *, tags: Sequence[str] = (),
 
 def field_condition(definitions: dict[str, str], name: str, raw: str) -> Any:
     """SQL for ``fields[name] == raw``, with ``raw`` read as the field's declared type."""
+    path = f"query.field.{name}"
     type_ = definitions.get(name)
     if type_ is None:
-        raise core.ProfileError([FieldIssue(f"field.{name}", "is not a defined field")])
-    column = C.fields[name]
+        raise core.ProfileError([FieldIssue(path, "is not a defined field")])
     try:
-        if type_ == "number":
-            return column.as_float() == float(raw)
-        if type_ == "boolean":
-            if raw not in ("true", "false"):
-                raise ValueError("must be true or false")
-            return column.as_boolean() == (raw == "true")
-        return column.as_string() == (core.normalize_value("date", raw) if type_ == "date" else raw)
+        value = core.parse_filter_value(type_, raw)
     except ValueError as exc:
-        raise core.ProfileError([FieldIssue(f"field.{name}", f"{exc} (field type {type_})")]) from None
+        raise core.ProfileError([FieldIssue(path, f"{exc} (field type {type_})")]) from None
+    column = C.fields[name]
+    if type_ == "number":
+        return column.as_float() == value
+    if type_ == "boolean":
+        return column.as_boolean() == value
+    return column.as_string() == value
 
 
 async def count_customers(hub: Hub, env: str) -> int:
+    """How many customers the environment has."""
     async with hub.db.connect() as conn:
         return int((await conn.execute(
             select(func.count()).select_from(tables.customer).where(C.environment_id == env)
@@ -330,6 +374,10 @@ async def count_customers(hub: Hub, env: str) -> int:
 
 
 # --- delete and erase -----------------------------------------------------------------------
+
+
+_DELETED = {"created": False, "deleted": True, "erased": False, "fields": [], "tags": False,
+            "preferences": False, "isTestUser": False}
 
 
 def _user_tables() -> list[Any]:
@@ -343,7 +391,10 @@ async def delete_customer(hub: Hub, env: str, user_id: str, *, erase: bool = Fal
 
     Plugins that keep their own data are told through ``hub_customer_changed`` (``erased``).
     """
-    announce = bool(hub.pm.hook.hub_customer_changed.get_hookimpls())
+    if core.check_user_id(user_id):
+        raise NotFound(user_id)
+    # An erasure is always announced: a worker may run plugins this process has not loaded.
+    announce = erase or bool(hub.pm.hook.hub_customer_changed.get_hookimpls())
     async with transaction(hub) as tx:
         result = await tx.conn.execute(delete(tables.customer).where(
             C.environment_id == env, C.user_id == user_id))
@@ -355,7 +406,7 @@ async def delete_customer(hub: Hub, env: str, user_id: str, *, erase: bool = Fal
                     table.c.environment_id == env, table.c.user_id == user_id))
         if announce:
             await tx.enqueue("announce_customer_changes",
-                             [env, [[user_id, {"deleted": True, "erased": erase}]]],
+                             [env, [[user_id, {**_DELETED, "erased": erase}]]],
                              job_id=f"customers:{env}:{uuid.uuid4().hex}")
 
 
@@ -370,7 +421,9 @@ async def announce_customer_changes(ctx: dict[str, Any], env: str, changed: list
         rows = await conn.execute(_GET.where(C.environment_id == env, C.user_id.in_(user_ids)))
         profiles = {row.user_id: msgspec.to_builtins(customer_from_row(row)) for row in rows}
     for user_id, changes in changed:
-        customer = profiles.get(user_id) or {"userId": user_id}
+        # A deleted customer's id may already name a new profile: never hand that one over.
+        found = None if changes.get("deleted") else profiles.get(user_id)
+        customer = found or {"userId": user_id}
         await call_hook(hub.pm, "hub_customer_changed",
                         customer={**customer, "environmentId": env}, changes=changes)
     return len(changed)

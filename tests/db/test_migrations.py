@@ -1,0 +1,36 @@
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from hub.db import migrate as migrations
+from hub.db.tables import metadata
+
+
+async def test_migrated_database_matches_the_models(hub):
+    def diff(sync_conn):
+        context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+        return compare_metadata(context, metadata)
+
+    async with hub.db.connect() as conn:
+        assert await conn.run_sync(diff) == []
+
+
+async def test_database_is_at_the_single_head_revision(hub):
+    script = ScriptDirectory.from_config(migrations.alembic_config())
+    assert len(script.get_heads()) == 1
+    assert await migrations.current(hub.db.engine) == script.get_current_head()
+
+
+async def test_upgrade_is_idempotent(hub):
+    await migrations.upgrade(hub.db.engine)
+    await migrations.upgrade(hub.db.engine)
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(hub):
+    if hub.db.dialect != "sqlite":
+        return
+    from sqlalchemy import text
+
+    async with hub.db.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1

@@ -1,0 +1,1 @@
+"""An example Hub plugin (see ``hooks``)."""
