@@ -84,7 +84,8 @@ def _banner(settings: Settings, base: str, credentials: dict[str, Any]) -> str:
 
   Try it:
     TOKEN=$(curl -s -d grant_type=client_credentials -d client_id={cid} \\
-      -d client_secret={secret} {base}/v1/{DEMO_ENV}/oauth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+      -d client_secret={secret} {base}/v1/{DEMO_ENV}/oauth/token \\
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
     curl -s -H "Authorization: Bearer $TOKEN" {base}/v1/{DEMO_ENV}/users/demo-user
 """
 

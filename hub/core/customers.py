@@ -83,13 +83,16 @@ def valid_timezone(name: str) -> bool:
 
 
 def check_user_id(user_id: Any, field: str = "userId") -> list[FieldIssue]:
-    """Issues with a user id: a non-empty string of at most 255 characters, no control characters."""
+    """Issues with a user id: a non-empty string of at most 255 characters, no control characters
+    and no ``/`` (a user id is a path segment of ``/v1/{env}/users/{userId}``)."""
     if not isinstance(user_id, str) or not user_id.strip():
         return [FieldIssue(field, "must be a non-empty string")]
     if len(user_id) > USER_ID_MAX:
         return [FieldIssue(field, f"must be at most {USER_ID_MAX} characters")]
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in user_id):
         return [FieldIssue(field, "must not contain control characters")]
+    if "/" in user_id:
+        return [FieldIssue(field, "must not contain '/'")]
     return []
 
 

@@ -278,8 +278,7 @@ async def test_non_json_body_is_415(hub_client, hub_env):
 
 
 async def test_json_under_another_content_type_is_415(hub_app, hub_client, hub_env):
-    if json_body_guard not in hub_app.guards:
-        pytest.skip("hub/app.py does not install hub.api.problems.json_body_guard yet")
+    assert json_body_guard in hub_app.guards
     response = await send(hub_client, hub_env, "POST", "/fields", b'{"name": "plan", "type": "text"}',
                           {"content-type": "text/plain"})
     assert only_error(problem(response, 415))[0] == "header.content-type"

@@ -1,3 +1,4 @@
+import asyncio
 import os
 import subprocess
 import sys
@@ -69,8 +70,9 @@ async def test_process_killed_between_commit_and_enqueue_still_runs_the_job_exac
 
         asyncio.run(main())
     """)
-    result = subprocess.run([sys.executable, "-c", script, msgspec.json.encode(hub_settings)],
-                            capture_output=True, timeout=60, env={**os.environ})
+    result = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", script, msgspec.json.encode(hub_settings)],
+        capture_output=True, timeout=60, env={**os.environ})
     assert result.returncode == 9, result.stderr.decode()
     assert await outbox_rows(hub) == 1
     assert await hub.redis.zcard(queue.QUEUE_NAME) == 0  # the job never reached the queue

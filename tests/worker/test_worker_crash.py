@@ -33,8 +33,8 @@ def start_worker(settings) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-async def wait_for(predicate, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if await predicate():
             return
