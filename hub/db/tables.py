@@ -8,10 +8,12 @@ keeps hot paths cheap and makes every query visible. Alembic migrations in
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -102,4 +104,171 @@ outbox = Table(
     Column("args", Json, nullable=False),
     Column("defer_until", UtcDateTime(), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False, index=True),
+)
+
+# --- flows, invocations, instances, cards, analytics, timers (the engine) --------------------
+
+stream_container = Table(
+    "hub_stream_container",
+    metadata,
+    Column("environment_id", String(64),
+           ForeignKey("hub_environment.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+flow = Table(
+    "hub_flow",
+    metadata,
+    Column("environment_id", String(64),
+           ForeignKey("hub_environment.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("published_version", Integer, nullable=True),
+    Column("draft_version", Integer, nullable=True),
+    Column("customer_center_enabled", Boolean, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("archived_at", UtcDateTime(), nullable=True),
+)
+
+flow_version = Table(
+    "hub_flow_version",
+    metadata,
+    Column("environment_id", String(64), primary_key=True),
+    Column("flow_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("state", String(16), nullable=False),  # draft | published | archived
+    Column("definition", Json, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("published_at", UtcDateTime(), nullable=True),
+)
+
+invocation = Table(
+    "hub_invocation",
+    metadata,
+    Column("environment_id", String(64), primary_key=True),
+    Column("id", String(100), primary_key=True),  # flowInvocationId
+    Column("flow_id", String(64), nullable=False),
+    Column("flow_version", Integer, nullable=False),
+    Column("source", String(32), nullable=False),  # api | test | webhook | sfmc | marketo | ...
+    Column("test", Boolean, nullable=False),
+    Column("target", Json, nullable=False),
+    Column("payload", Json, nullable=False),  # variables, metadata, notificationDetail, cardOptions
+    Column("status", String(16), nullable=False),  # pending | running | completed | failed | cancelled
+    Column("targeted", Integer, nullable=False),
+    Column("started", Integer, nullable=False),
+    Column("fanout_cursor", BigInteger, nullable=True),  # last hub_customer.id fanned out
+    Column("error", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("completed_at", UtcDateTime(), nullable=True),
+    Index("ix_hub_invocation_env_flow", "environment_id", "flow_id", "created_at"),
+)
+
+flow_instance = Table(
+    "hub_flow_instance",
+    metadata,
+    Column("id", String(36), primary_key=True),  # flowInstanceId
+    Column("environment_id", String(64), nullable=False),
+    Column("invocation_id", String(100), nullable=False),
+    Column("flow_id", String(64), nullable=False),
+    Column("flow_version", Integer, nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("status", String(16), nullable=False),  # active | completed | failed | cancelled
+    Column("variables", Json, nullable=False),  # resolved once at start
+    Column("context", Json, nullable=False),  # step outputs: {"steps": {id: {...}}}
+    Column("position", Json, nullable=False),  # step ids being run or waited on
+    Column("error", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("environment_id", "invocation_id", "user_id",
+                     name="uq_hub_flow_instance_invocation_user"),
+    Index("ix_hub_flow_instance_env_user", "environment_id", "user_id"),
+)
+
+card = Table(
+    "hub_card",
+    metadata,
+    Column("id", String(36), primary_key=True),  # cardInstanceId
+    Column("environment_id", String(64), nullable=False),
+    Column("lifecycle_id", String(36), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("instance_id", String(36), nullable=True),
+    Column("invocation_id", String(100), nullable=True),
+    Column("flow_id", String(64), nullable=True),
+    Column("flow_version", Integer, nullable=True),
+    Column("step_id", String(64), nullable=True),
+    Column("template_id", String(64), nullable=False),
+    Column("template_name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("streams", Json, nullable=False),
+    Column("platforms", Json, nullable=False),
+    Column("content", Json, nullable=False),  # rendered elements
+    Column("values", Json, nullable=True),  # submitted input values
+    Column("test", Boolean, nullable=False),
+    Column("embargo_until", UtcDateTime(), nullable=True),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("snoozed_until", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("published_at", UtcDateTime(), nullable=True),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    Index("ix_hub_card_env_user_status", "environment_id", "user_id", "status"),
+    Index("ix_hub_card_instance", "instance_id"),
+    Index("ix_hub_card_env_lifecycle", "environment_id", "lifecycle_id"),
+)
+
+card_transition = Table(
+    "hub_card_transition",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("card_id", String(36), ForeignKey("hub_card.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("environment_id", String(64), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("from_status", String(16), nullable=True),
+    Column("to_status", String(16), nullable=False),
+    Column("event", String(64), nullable=True),
+    Column("source", String(16), nullable=False),  # internal | user | customer
+    Column("detail", Json, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+)
+
+analytics_event = Table(
+    "hub_analytics_event",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("environment_id", String(64), nullable=False),
+    Column("user_id", String(255), nullable=True),
+    Column("name", String(64), nullable=False),
+    Column("timestamp", UtcDateTime(), nullable=False),
+    Column("flow_id", String(64), nullable=True),
+    Column("invocation_id", String(100), nullable=True),
+    Column("instance_id", String(36), nullable=True),
+    Column("card_id", String(36), nullable=True),
+    Column("body", Json, nullable=False),  # the event as PROTOCOLS.md §2 shapes it
+    Index("ix_hub_analytics_event_env_time", "environment_id", "timestamp", "id"),
+    Index("ix_hub_analytics_event_env_user_time", "environment_id", "user_id", "timestamp"),
+    Index("ix_hub_analytics_event_env_name_time", "environment_id", "name", "timestamp"),
+    Index("ix_hub_analytics_event_env_flow_time", "environment_id", "flow_id", "timestamp"),
+)
+
+timer = Table(
+    "hub_timer",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("environment_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),  # embargo_end | snooze_end | expiry | wait | delay
+    Column("ref_id", String(64), nullable=False),  # the card or flow instance it concerns
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("fired_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("kind", "ref_id", "due_at", name="uq_hub_timer_kind_ref_due"),
+    Index("ix_hub_timer_pending", "fired_at", "due_at"),
 )

@@ -31,6 +31,8 @@ async def create_environment(db: Database, env_id: str, name: str | None = None)
             raise SetupError(f"environment {env_id!r} already exists")
         row = {"id": env_id, "name": name or env_id, "created_at": now()}
         await conn.execute(tables.environment.insert().values(row))
+        await conn.execute(tables.stream_container.insert().values(
+            environment_id=env_id, id="default", name="Default", created_at=row["created_at"]))
     return row
 
 
