@@ -221,11 +221,15 @@ def postgres_version(url: str) -> str:
         return f"unknown ({type(exc).__name__})"
 
 
-def hub_env(database_url: str, redis_url: str) -> dict[str, str]:
+def hub_env(database_url: str, redis_url: str, extra: list[str]) -> dict[str, str]:
+    """Hub's settings: only what the benchmark sets (``HUB_*`` of the caller's shell are dropped)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env.update(HUB_DATABASE_URL=database_url, HUB_REDIS_URL=redis_url,
                HUB_SECRET_KEY="bench-" + os.urandom(16).hex(), HUB_LOG_LEVEL="WARNING",
                PYTHONUNBUFFERED="1")
+    for item in extra:
+        name, _, value = item.partition("=")
+        env[name if name.startswith("HUB_") else "HUB_" + name.upper()] = value
     return env
 
 
@@ -237,7 +241,7 @@ def start_hub(backend: str, args: argparse.Namespace, workdir: Path) -> tuple[Se
     else:
         database_url = args.pg_url
         reset_postgres(database_url)
-    env = hub_env(database_url, args.redis_url)
+    env = hub_env(database_url, args.redis_url, args.hub_env)
     run_cmd([hub_bin, "migrate"], workdir, env)
     run_cmd([hub_bin, "env", "create", ENV], workdir, env)
     client = json.loads(run_cmd([hub_bin, "client", "create", "--env", ENV, "--roles", "admin",
@@ -436,6 +440,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="a PostgreSQL database for the benchmark alone: it is emptied")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", ""),
                         help="HUB_REDIS_URL for Hub (empty: the embedded Redis)")
+    parser.add_argument("--hub-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="another Hub setting, e.g. HUB_LOG_LEVEL=INFO (repeatable)")
     parser.add_argument("--no-write", action="store_true", help=f"do not update {DOC.relative_to(ROOT)}")
     parser.add_argument("--output", type=Path, default=DOC)
     args = parser.parse_args(argv)

@@ -239,18 +239,19 @@ def main() -> None:
     """Entry point of the ``hub`` console script."""
     try:
         from hub.plugins import make_plugin_manager
+        from hub.registry import register_cli
 
-        pm = make_plugin_manager(load_settings())
-        pm.hook.hub_register_cli(cli=cli)
+        register_cli(make_plugin_manager(load_settings()), cli)
         cli(standalone_mode=False)
     except (CliError, SettingsError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except Exception as exc:  # one clear line for the errors a user can fix
         from hub.plugins import PluginLoadError
+        from hub.registry import RegistrationError
         from hub.services.environments import SetupError
 
-        if isinstance(exc, SetupError | PluginLoadError):
+        if isinstance(exc, SetupError | PluginLoadError | RegistrationError):
             typer.echo(f"error: {exc}", err=True)
             sys.exit(1)
         import click

@@ -29,6 +29,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hub.api.customers",
     "hub.services.outbox",
     "hub.services.customers",
+    "hub.api.flows",
+    "hub.api.analytics",
+    "hub.services.analytics",
 )
 
 

@@ -68,6 +68,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Connections per process to PostgreSQL."""
     metrics_token: str = ""
     """If set, ``/metrics`` requires ``Authorization: Bearer <token>``."""
+    allow_private_urls: bool = False
+    """Let flows and webhooks call private, loopback and link-local addresses."""
     embedded_redis_port: int = 0
     """If non-zero, the embedded Redis also listens on this TCP port of 127.0.0.1."""
 

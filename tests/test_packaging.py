@@ -99,7 +99,7 @@ def test_hub_plugins_runs_from_a_non_editable_install(installed, tmp_path):
     assert listed.returncode == 0, listed.stderr
     rows = {row["name"]: row for row in json.loads(listed.stdout)}
     assert {name for name, row in rows.items() if row["builtin"]} == set(DEFAULT_PLUGINS)
-    assert all(rows[name]["hooks"] for name in DEFAULT_PLUGINS)
+    assert "hub_register_routes" in rows["hub.api.ops"]["hooks"]
     assert (installed / "bin" / "hub").exists()  # the console script
 
 

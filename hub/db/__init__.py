@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, false, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -70,6 +70,18 @@ async def insert_ignore(conn: AsyncConnection, table: Any, values: dict[str, Any
     stmt = insert(table).values(values).on_conflict_do_nothing(index_elements=key)
     result = await conn.execute(stmt)
     return result.rowcount or 0
+
+
+async def lock_for_write(conn: AsyncConnection) -> None:
+    """Start the transaction as a writer, so what it reads cannot change before it writes.
+
+    pysqlite begins a transaction only at the first write: reads before it see whatever is
+    committed, and a read-then-write could lose another writer's change. A write that matches
+    no row takes SQLite's write lock up front (other writers wait on ``busy_timeout``).
+    PostgreSQL callers lock the rows they read with ``SELECT ... FOR UPDATE`` instead.
+    """
+    if conn.dialect.name == "sqlite":
+        await conn.execute(update(tables.environment).where(false()).values(name=tables.environment.c.name))
 
 
 def upsert_statement(conn: AsyncConnection, table: Any) -> Any:

@@ -160,12 +160,25 @@ invocation = Table(
     Column("status", String(16), nullable=False),  # pending | running | completed | failed | cancelled
     Column("targeted", Integer, nullable=False),
     Column("started", Integer, nullable=False),
-    Column("fanout_cursor", BigInteger, nullable=True),  # last hub_customer.id fanned out
+    Column("fanout_cursor", BigInteger, nullable=True),  # last hub_customer.id planned into a chunk
+    Column("chunks_total", Integer, nullable=True),  # known once planning has finished
+    Column("chunks_done", Integer, nullable=False),
     Column("error", Text, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("completed_at", UtcDateTime(), nullable=True),
     Index("ix_hub_invocation_env_flow", "environment_id", "flow_id", "created_at"),
+)
+
+invocation_chunk = Table(
+    "hub_invocation_chunk",
+    metadata,
+    Column("environment_id", String(64), primary_key=True),
+    Column("invocation_id", String(100), primary_key=True),
+    Column("hi", BigInteger, primary_key=True),  # customers lo < id <= hi
+    Column("lo", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("done_at", UtcDateTime(), nullable=True),
 )
 
 flow_instance = Table(

@@ -12,14 +12,14 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import and_, bindparam, delete, exists, false, func, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.core import customers as core
 from hub.core.clock import now
 from hub.core.customers import FieldIssue
-from hub.db import insert_ignore, tables
+from hub.db import insert_ignore, lock_for_write, tables
 from hub.hookspecs import hookimpl
 from hub.logging import get_logger
 from hub.plugins import call_hook
@@ -144,17 +144,6 @@ def _profile(row: Any) -> core.Profile:
     return core.Profile(row.fields, row.tags, row.preferences, row.is_test_user)
 
 
-async def _lock_for_write(conn: AsyncConnection) -> None:
-    """Take SQLite's write lock before reading what will be merged.
-
-    pysqlite begins a transaction only at the first write, so two upserts could both read a
-    profile and the later write would drop the earlier one's changes. A write that matches no
-    row takes the lock up front. PostgreSQL gets the same guarantee from ``FOR UPDATE``.
-    """
-    if conn.dialect.name == "sqlite":
-        await conn.execute(update(tables.customer).where(false()).values(id=C.id))
-
-
 async def _write_tags(conn: AsyncConnection, env: str, rows: Iterable[tuple[int, list[str]]]) -> None:
     rows = list(rows)
     if not rows:
@@ -190,7 +179,7 @@ async def _upsert_once(hub: Hub, env: str, items: Sequence[Any]) -> dict[str, An
     announce = bool(hub.pm.hook.hub_customer_changed.get_hookimpls())
     async with transaction(hub) as tx:
         conn = tx.conn
-        await _lock_for_write(conn)
+        await lock_for_write(conn)
         definitions = await field_types(conn, env)
         for index, item in enumerate(items):
             clean, issues = _validate_item(item, definitions)

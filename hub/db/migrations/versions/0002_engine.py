@@ -72,6 +72,15 @@ def upgrade() -> None:
         batch_op.create_index('ix_hub_card_env_user_status', ['environment_id', 'user_id', 'status'], unique=False)
         batch_op.create_index('ix_hub_card_instance', ['instance_id'], unique=False)
 
+    op.create_table('hub_invocation_chunk',
+    sa.Column('environment_id', sa.String(length=64), nullable=False),
+    sa.Column('invocation_id', sa.String(length=100), nullable=False),
+    sa.Column('hi', sa.BigInteger(), nullable=False),
+    sa.Column('lo', sa.BigInteger(), nullable=False),
+    sa.Column('created_at', hub.db.types.UtcDateTime(), nullable=False),
+    sa.Column('done_at', hub.db.types.UtcDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('environment_id', 'invocation_id', 'hi', name=op.f('pk_hub_invocation_chunk'))
+    )
     op.create_table('hub_flow_instance',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('environment_id', sa.String(length=64), nullable=False),
@@ -116,6 +125,8 @@ def upgrade() -> None:
     sa.Column('targeted', sa.Integer(), nullable=False),
     sa.Column('started', sa.Integer(), nullable=False),
     sa.Column('fanout_cursor', sa.BigInteger(), nullable=True),
+    sa.Column('chunks_total', sa.Integer(), nullable=True),
+    sa.Column('chunks_done', sa.Integer(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('created_at', hub.db.types.UtcDateTime(), nullable=False),
     sa.Column('updated_at', hub.db.types.UtcDateTime(), nullable=False),
@@ -209,6 +220,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_hub_flow_instance_env_user')
 
     op.drop_table('hub_flow_instance')
+    op.drop_table('hub_invocation_chunk')
     with op.batch_alter_table('hub_card', schema=None) as batch_op:
         batch_op.drop_index('ix_hub_card_instance')
         batch_op.drop_index('ix_hub_card_env_user_status')

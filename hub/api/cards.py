@@ -1,0 +1,137 @@
+"""Cards API: ``/v1/{env}/cards`` (PROTOCOLS.md §1)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import get, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from hub.api.problems import FieldError, Problem, invalid
+from hub.app import HubDep
+from hub.core.lifecycle import ALL_STATES
+from hub.hookspecs import hookimpl
+from hub.services import cards as service
+
+TAGS = ["cards"]
+
+
+class Card(msgspec.Struct):
+    cardInstanceId: str
+    lifecycleId: str
+    userId: str
+    status: str
+    priority: int
+    targetStreamIds: list[str]
+    targetPlatforms: list[str]
+    flowConfigId: str | None
+    flowVersion: int | None
+    flowInvocationId: str | None
+    flowInstanceId: str | None
+    stepId: str | None
+    templateId: str
+    templateName: str
+    content: dict[str, Any]
+    values: dict[str, Any] | None
+    test: bool
+    embargoUntil: str | None
+    expiresAt: str | None
+    snoozedUntil: str | None
+    createdAt: str | None
+    updatedAt: str | None
+    publishedAt: str | None
+    closedAt: str | None
+
+
+class Transition(msgspec.Struct):
+    to: str
+    event: str | None
+    source: str
+    detail: dict[str, Any]
+    at: str | None
+    from_: str | None = msgspec.field(name="from", default=None)
+
+
+class CardWithHistory(Card):
+    history: list[Transition] = []
+
+
+class CardPage(msgspec.Struct):
+    cards: list[Card]
+    nextCursor: str | None
+
+
+class CancelCards(msgspec.Struct, forbid_unknown_fields=True):
+    """Cancel one card or many (``multiple: true``, at most ``HUB_MAX_BATCH_SIZE``)."""
+
+    cardInstanceIds: list[str]
+    reason: str = "cancelled through the API"
+    multiple: bool = False
+
+
+class CancelResult(msgspec.Struct, omit_defaults=True):
+    cardInstanceId: str
+    status: str
+    reason: str | None = None
+
+
+class CancelResults(msgspec.Struct):
+    results: list[CancelResult]
+
+
+@get("/v1/{env:str}/cards", opt={"permission": "cards:read"}, tags=TAGS,
+     summary="Cards, newest first, filtered")
+async def list_cards(
+    hub: HubDep, env: FromPath[str],
+    user_id: Annotated[str | None, QueryParameter(name="userId")] = None,
+    status: Annotated[list[str] | None, QueryParameter(description="Repeat for several")] = None,
+    flow_instance_id: Annotated[str | None, QueryParameter(name="flowInstanceId")] = None,
+    lifecycle_id: Annotated[str | None, QueryParameter(name="lifecycleId")] = None,
+    flow_invocation_id: Annotated[str | None, QueryParameter(name="flowInvocationId")] = None,
+    cursor: Annotated[str | None, QueryParameter()] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+) -> CardPage:
+    unknown = [s for s in status or [] if s not in ALL_STATES]
+    if unknown:
+        raise invalid("query.status",
+                      f"unknown status {unknown[0]!r}; one of {', '.join(sorted(ALL_STATES))}")
+    try:
+        page = await service.list_cards(hub, env, user_id=user_id, statuses=status or [],
+                                        instance_id=flow_instance_id, lifecycle_id=lifecycle_id,
+                                        invocation_id=flow_invocation_id, cursor=cursor,
+                                        limit=min(limit, hub.settings.max_page_size))
+    except ValueError as exc:
+        raise invalid("query.cursor", str(exc)) from None
+    return msgspec.convert(page, CardPage)
+
+
+@get("/v1/{env:str}/cards/{card_id:str}", opt={"permission": "cards:read"}, tags=TAGS,
+     summary="One card with its history")
+async def get_card(hub: HubDep, env: FromPath[str], card_id: FromPath[str]) -> CardWithHistory:
+    try:
+        return msgspec.convert(await service.get_card(hub, env, card_id), CardWithHistory)
+    except service.CardNotFound:
+        raise Problem(404, f"no card {card_id!r}",
+                      errors=[FieldError("path.cardInstanceId", "no such card")]) from None
+
+
+@post("/v1/{env:str}/cards/cancel", opt={"permission": "cards:write"}, tags=TAGS, status_code=200,
+      summary="Cancel one card or many")
+async def cancel_cards(hub: HubDep, env: FromPath[str], data: JSONBody[CancelCards]) -> CancelResults:
+    ids = list(dict.fromkeys(data.cardInstanceIds))
+    if not ids:
+        raise invalid("cardInstanceIds", "must hold at least one card id")
+    if len(ids) > 1 and not data.multiple:
+        raise invalid("multiple", "must be true to cancel more than one card")
+    if len(ids) > hub.settings.max_batch_size:
+        raise Problem(413, f"at most {hub.settings.max_batch_size} cards per request",
+                      errors=[FieldError("cardInstanceIds", f"at most {hub.settings.max_batch_size}")])
+    results = await service.cancel_cards(hub, env, ids, data.reason)
+    return CancelResults([msgspec.convert(r, CancelResult) for r in results])
+
+
+@hookimpl
+def hub_register_routes(register: Any) -> None:
+    for handler in (list_cards, get_card, cancel_cards):
+        register(handler)

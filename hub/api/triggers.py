@@ -1,0 +1,149 @@
+"""Starting flows over the API: ``/v1/{env}/action-flow/...`` (PROTOCOLS.md §1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import get, post
+from litestar.params import FromPath, JSONBody
+
+from hub.api.problems import FieldError, Problem
+from hub.app import HubDep
+from hub.hookspecs import hookimpl
+from hub.services import triggers
+
+TAGS = ["flows"]
+
+
+class StartFlows(msgspec.Struct, forbid_unknown_fields=True):
+    """``flows``: start requests ``{"flowInvocationId"?, "target": {...}, "payload"?: {...}}``.
+
+    target: one of ``usersById: [ids]``, ``tags: [..]`` with ``match: any|all``, ``filter`` (an
+    object of field: value, or a list of ``{"field", "op", "value"}`` with op eq, ne, gt, gte,
+    lt, lte, in, exists), ``allTestUsers: true``. payload: ``variables``, ``metadata``,
+    ``notificationDetail``, ``cardOptions`` (priority, expires, expiresInterval, embargo,
+    targetStreamIds, targetPlatforms).
+    """
+
+    flows: list[Any]
+
+
+class Invocation(msgspec.Struct):
+    flowInvocationId: str
+    flowConfigId: str
+    flowVersion: int
+    source: str
+    test: bool
+    status: str
+    targeted: int
+    started: int
+    target: dict[str, Any]
+    createdAt: str | None
+    completedAt: str | None
+    created: bool | None = None
+
+
+class StartResult(msgspec.Struct):
+    flows: list[Invocation]
+
+
+class Instance(msgspec.Struct):
+    flowInstanceId: str
+    flowInvocationId: str
+    flowConfigId: str
+    flowVersion: int
+    userId: str
+    status: str
+    variables: dict[str, Any]
+    steps: dict[str, Any]
+    waitingAt: list[str]
+    error: str | None
+    createdAt: str | None
+    endedAt: str | None
+
+
+class CancelRequest(msgspec.Struct, forbid_unknown_fields=True):
+    reason: str = "cancelled through the API"
+
+
+def _problem(exc: triggers.TriggerError) -> Problem:
+    return Problem(exc.status, str(exc), errors=[FieldError(i.field, i.reason) for i in exc.issues])
+
+
+async def _start(hub: Any, env: str, flow_id: str, data: StartFlows, test: bool) -> StartResult:
+    try:
+        results = await triggers.start_flows(hub, env, flow_id, data.flows, source="api", test=test)
+    except triggers.TriggerError as exc:
+        raise _problem(exc) from None
+    return StartResult([msgspec.convert(r, Invocation) for r in results])
+
+
+@post("/v1/{env:str}/action-flow/{flow_id:str}/start", opt={"permission": "flows:trigger"},
+      tags=TAGS, status_code=202, summary="Start a published flow")
+async def start(hub: HubDep, env: FromPath[str], flow_id: FromPath[str],
+                data: JSONBody[StartFlows]) -> StartResult:
+    """Durable before it answers 202; a repeated ``flowInvocationId`` starts nothing new."""
+    return await _start(hub, env, flow_id, data, test=False)
+
+
+@post("/v1/{env:str}/action-flow/{flow_id:str}/test", opt={"permission": "flows:trigger"},
+      tags=TAGS, status_code=202, summary="Start a flow for test users only")
+async def start_test(hub: HubDep, env: FromPath[str], flow_id: FromPath[str],
+                     data: JSONBody[StartFlows]) -> StartResult:
+    """Like start, but only customers marked ``isTestUser`` get it; events say ``test``."""
+    return await _start(hub, env, flow_id, data, test=True)
+
+
+@get("/v1/{env:str}/action-flow/invocations/{invocation_id:str}", opt={"permission": "flows:read"},
+     tags=TAGS, summary="An invocation's progress")
+async def get_invocation(hub: HubDep, env: FromPath[str], invocation_id: FromPath[str]) -> Invocation:
+    try:
+        return msgspec.convert(await triggers.get_invocation(hub, env, invocation_id), Invocation)
+    except triggers.InvocationNotFound:
+        raise Problem(404, f"no invocation {invocation_id!r}",
+                      errors=[FieldError("path.invocationId", "no such invocation")]) from None
+
+
+@post("/v1/{env:str}/action-flow/invocations/{invocation_id:str}/cancel",
+      opt={"permission": "flows:trigger"}, tags=TAGS, status_code=200,
+      summary="Cancel an invocation and its running instances")
+async def cancel_invocation(hub: HubDep, env: FromPath[str], invocation_id: FromPath[str],
+                            data: JSONBody[CancelRequest | None] = None) -> Invocation:
+    reason = data.reason if data else CancelRequest().reason
+    try:
+        return msgspec.convert(await triggers.cancel_invocation(hub, env, invocation_id, reason),
+                               Invocation)
+    except triggers.InvocationNotFound:
+        raise Problem(404, f"no invocation {invocation_id!r}",
+                      errors=[FieldError("path.invocationId", "no such invocation")]) from None
+
+
+@get("/v1/{env:str}/action-flow/instances/{instance_id:str}", opt={"permission": "flows:read"},
+     tags=TAGS, summary="One flow instance (one customer's run of a flow)")
+async def get_instance(hub: HubDep, env: FromPath[str], instance_id: FromPath[str]) -> Instance:
+    try:
+        return msgspec.convert(await triggers.get_instance(hub, env, instance_id), Instance)
+    except triggers.InvocationNotFound:
+        raise Problem(404, f"no flow instance {instance_id!r}",
+                      errors=[FieldError("path.instanceId", "no such flow instance")]) from None
+
+
+@post("/v1/{env:str}/action-flow/instances/{instance_id:str}/cancel",
+      opt={"permission": "flows:trigger"}, tags=TAGS, status_code=200,
+      summary="Cancel one flow instance and its open cards")
+async def cancel_instance(hub: HubDep, env: FromPath[str], instance_id: FromPath[str],
+                          data: JSONBody[CancelRequest | None] = None) -> Instance:
+    reason = data.reason if data else CancelRequest().reason
+    try:
+        await triggers.cancel_instance(hub, env, instance_id, reason)
+        return msgspec.convert(await triggers.get_instance(hub, env, instance_id), Instance)
+    except triggers.InvocationNotFound:
+        raise Problem(404, f"no flow instance {instance_id!r}",
+                      errors=[FieldError("path.instanceId", "no such flow instance")]) from None
+
+
+@hookimpl
+def hub_register_routes(register: Any) -> None:
+    for handler in (start, start_test, get_invocation, cancel_invocation, get_instance, cancel_instance):
+        register(handler)

@@ -1,0 +1,207 @@
+"""Fan-out: turn one invocation into one flow instance per targeted customer, in chunks.
+
+``run_invocation`` plans: it pages through the targeted customers by primary key and writes one
+``fanout_chunk`` job per page (through the outbox, in one transaction). A target that fits in
+one page is run there and then, so a single-customer trigger costs one job. Chunks are
+independent and idempotent (instance ids derive from invocation + user), so any number of workers
+share a large fan-out, and a chunk that runs twice creates nothing new.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, exists, false, select, true, update
+
+from hub import queue
+from hub.core.clock import now
+from hub.db import lock_for_write, tables
+from hub.logging import get_logger
+from hub.services import engine
+from hub.services.outbox import transaction
+
+if TYPE_CHECKING:
+    from hub.app import Hub
+
+log = get_logger(__name__)
+C = tables.customer.c
+T = tables.customer_tag.c
+V = tables.invocation.c
+CHUNK = 500
+
+_OPS = {"eq": "__eq__", "ne": "__ne__", "gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}
+
+
+def _field_expr(name: str, type_: str, value: Any) -> Any:
+    column = C.fields[name]
+    if type_ == "number":
+        return column.as_float()
+    if type_ == "boolean":
+        return column.as_boolean()
+    return column.as_string()
+
+
+def target_condition(target: dict[str, Any], field_types: dict[str, str], test: bool) -> Any:
+    """SQL for the customers a (validated, normalised) target selects."""
+    if "usersById" in target:
+        cond = C.user_id.in_(target["usersById"])
+    elif "tags" in target:
+        tags = target["tags"]
+        if target.get("match", "any") == "all":
+            cond = and_(*[exists().where(T.customer_id == C.id, T.tag == tag) for tag in tags])
+        else:
+            cond = exists().where(T.customer_id == C.id, T.tag.in_(tags))
+    elif "filter" in target:
+        parts = []
+        for rule in target["filter"]:
+            name, op, value = rule["field"], rule["op"], rule.get("value")
+            type_ = field_types.get(name, "text")
+            column = _field_expr(name, type_, value)
+            if op == "exists":
+                parts.append(C.fields[name].isnot(None) if value else C.fields[name].is_(None))
+            elif op == "in":
+                parts.append(column.in_(value))
+            else:
+                parts.append(getattr(column, _OPS[op])(value))
+        cond = and_(true(), *parts)
+    elif target.get("allTestUsers"):
+        cond = C.is_test_user.is_(True)
+    else:
+        cond = false()
+    if test:
+        cond = and_(cond, C.is_test_user.is_(True))
+    return cond
+
+
+async def _field_types(conn: Any, env: str) -> dict[str, str]:
+    f = tables.field_definition.c
+    return dict((await conn.execute(select(f.name, f.type).where(f.environment_id == env))).all())
+
+
+async def _process(hub: Hub, tx: Any, invocation: dict[str, Any], condition: Any,
+                   lo: int, hi: int) -> int:
+    """Create and run the instances of customers ``lo < id <= hi``; returns how many were new."""
+    env = invocation["environment_id"]
+    customers = (await tx.conn.execute(
+        select(C.id, C.user_id, C.fields, C.tags).where(
+            C.environment_id == env, C.id > lo, C.id <= hi, condition).order_by(C.id))).all()
+    if not customers:
+        return 0
+    fi = tables.flow_instance.c
+    started = {u for (u,) in await tx.conn.execute(select(fi.user_id).where(
+        fi.environment_id == env, fi.invocation_id == invocation["id"],
+        fi.user_id.in_([c.user_id for c in customers])))}
+    fresh = [c for c in customers if c.user_id not in started]
+    if not fresh:
+        return 0
+    defn = await engine.definition(hub, tx.conn, env, invocation["flow_id"], invocation["flow_version"])
+    run = engine.Run(hub, tx, env)
+    run.invocations[invocation["id"]] = invocation
+    for customer in fresh:
+        inst = engine.new_instance(env, invocation, customer.user_id, run.stamp)
+        await run.start(inst, defn, engine.customer_context(customer))
+    await run.flush()
+    return len(fresh)
+
+
+async def _chunk_done(tx: Any, env: str, invocation_id: str, hi: int, new: int) -> None:
+    """Mark a chunk done (once) and count it; the last one completes the invocation."""
+    stamp = now()
+    ch = tables.invocation_chunk.c
+    first_time = await tx.conn.execute(update(tables.invocation_chunk).where(
+        ch.environment_id == env, ch.invocation_id == invocation_id, ch.hi == hi,
+        ch.done_at.is_(None)).values(done_at=stamp))
+    if not first_time.rowcount:
+        return
+    await tx.conn.execute(update(tables.invocation).where(V.environment_id == env, V.id == invocation_id)
+                          .values(chunks_done=V.chunks_done + 1, started=V.started + new,
+                                  updated_at=stamp))
+    await tx.conn.execute(update(tables.invocation).where(
+        V.environment_id == env, V.id == invocation_id, V.status == "running",
+        V.chunks_total.isnot(None), V.chunks_done >= V.chunks_total,
+    ).values(status="completed", completed_at=stamp))
+
+
+async def run_invocation(ctx: dict[str, Any], env: str, invocation_id: str) -> int:
+    """Job: plan (or, for one page of customers, run) an invocation's fan-out."""
+    hub: Hub = ctx["hub"]
+    async with transaction(hub) as tx:
+        await lock_for_write(tx.conn)
+        invocation = await engine.load_invocation(tx.conn, env, invocation_id, lock=True)
+        if invocation is None or invocation["status"] != "pending":
+            return 0
+        condition = target_condition(invocation["target"], await _field_types(tx.conn, env),
+                                     invocation["test"])
+        base = select(C.id).where(C.environment_id == env, condition).order_by(C.id)
+        ids = [i for (i,) in await tx.conn.execute(base.limit(CHUNK + 1))]
+        stamp = now()
+        if len(ids) <= CHUNK:  # one page: run it now, no chunk job
+            new = await _process(hub, tx, invocation, condition, 0, ids[-1]) if ids else 0
+            await tx.conn.execute(update(tables.invocation).where(
+                V.environment_id == env, V.id == invocation_id).values(
+                status="completed", targeted=len(ids), started=new, chunks_total=1, chunks_done=1,
+                fanout_cursor=ids[-1] if ids else None, updated_at=stamp, completed_at=stamp))
+            return new
+        cursor, chunks, targeted = 0, 0, 0
+        while True:
+            page = [i for (i,) in await tx.conn.execute(base.where(C.id > cursor).limit(CHUNK))]
+            if not page:
+                break
+            await tx.conn.execute(tables.invocation_chunk.insert().values(
+                environment_id=env, invocation_id=invocation_id, lo=cursor, hi=page[-1],
+                created_at=stamp))
+            await tx.enqueue("fanout_chunk", [env, invocation_id, cursor, page[-1]],
+                             job_id=f"chunk:{env}:{invocation_id}:{page[-1]}")
+            cursor, chunks, targeted = page[-1], chunks + 1, targeted + len(page)
+        await tx.conn.execute(update(tables.invocation).where(
+            V.environment_id == env, V.id == invocation_id).values(
+            status="running", targeted=targeted, chunks_total=chunks, fanout_cursor=cursor,
+            updated_at=stamp))
+        log.info("fanout_planned", invocation=invocation_id, customers=targeted, chunks=chunks)
+        return 0
+
+
+async def fanout_chunk(ctx: dict[str, Any], env: str, invocation_id: str, lo: int, hi: int) -> int:
+    """Job: create and run the instances of one page of an invocation's customers."""
+    hub: Hub = ctx["hub"]
+    async with transaction(hub) as tx:
+        invocation = await engine.load_invocation(tx.conn, env, invocation_id)
+        if invocation is None:
+            return 0
+        new = 0
+        if invocation["status"] == "running":  # a cancelled invocation's chunks only count
+            condition = target_condition(invocation["target"], await _field_types(tx.conn, env),
+                                         invocation["test"])
+            new = await _process(hub, tx, invocation, condition, lo, hi)
+        await _chunk_done(tx, env, invocation_id, hi, new)
+        return new
+
+
+STALL_SECONDS = 60
+
+
+async def sweep_invocations(ctx: dict[str, Any]) -> int:
+    """Cron job: re-enqueue fan-out work whose job was lost (a Redis without persistence that
+    restarted, a flushed queue). Planning and chunks are idempotent, so a duplicate is harmless."""
+    hub: Hub = ctx["hub"]
+    cutoff = now() - timedelta(seconds=STALL_SECONDS)
+    bucket = int(now().timestamp()) // 300
+    ch = tables.invocation_chunk.c
+    async with hub.db.connect() as conn:
+        pending = (await conn.execute(select(V.environment_id, V.id).where(
+            V.status == "pending", V.updated_at < cutoff).limit(1000))).all()
+        chunks = (await conn.execute(select(ch.environment_id, ch.invocation_id, ch.lo, ch.hi).join(
+            tables.invocation, and_(V.environment_id == ch.environment_id, V.id == ch.invocation_id)
+        ).where(V.status == "running", ch.done_at.is_(None), ch.created_at < cutoff).limit(1000))).all()
+    for env, invocation_id in pending:
+        await queue.enqueue(hub.redis, "run_invocation", [env, invocation_id],
+                            f"sweep:invocation:{env}:{invocation_id}:{bucket}")
+    for env, invocation_id, lo, hi in chunks:
+        await queue.enqueue(hub.redis, "fanout_chunk", [env, invocation_id, lo, hi],
+                            f"sweep:chunk:{env}:{invocation_id}:{hi}:{bucket}")
+    return len(pending) + len(chunks)
+
+
+def sweep_schedule(settings: Any) -> dict[str, Any]:
+    return {"second": {15, 45}}

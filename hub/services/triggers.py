@@ -1,0 +1,408 @@
+"""Starting flows: the one service every trigger uses (API, webhooks, SFMC, Marketo, lists, staff).
+
+:func:`start_flows` validates every start request against the flow's published version, then in
+one transaction records the invocations (and profiles for customers named by id) and, through
+the outbox, the job that fans each one out. A 2xx answer therefore means the starts are durable.
+A repeated ``flowInvocationId`` returns the first invocation and starts nothing new.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from hub.core.clock import now
+from hub.core.customers import FieldIssue, check_user_id
+from hub.core.templates import parse_duration
+from hub.core.variables import resolve_variables
+from hub.db import lock_for_write, tables
+from hub.hookspecs import hookimpl
+from hub.services import cards as card_service
+from hub.services.customers import ensure_customers
+from hub.services.flows import FlowArchived, FlowNotFound, FlowNotPublished, published_definition
+from hub.services.outbox import transaction
+
+if TYPE_CHECKING:
+    from hub.app import Hub
+
+V = tables.invocation.c
+FI = tables.flow_instance.c
+INVOCATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+PLATFORMS = ("web", "ios", "android")
+FILTER_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "exists")
+ITEM_KEYS = {"flowInvocationId", "target", "payload"}
+PAYLOAD_KEYS = {"variables", "metadata", "notificationDetail", "cardOptions"}
+
+
+class TriggerError(Exception):
+    """A start request Hub will not act on: ``status`` and the fields at fault."""
+
+    def __init__(self, status: int, message: str, issues: list[FieldIssue] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.issues = issues or []
+
+
+class InvocationNotFound(LookupError):
+    pass
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def check_target(raw: Any, max_users: int, prefix: str = "target") -> tuple[dict[str, Any], list[FieldIssue]]:
+    """Exactly one of ``usersById``, ``tags`` (+ ``match``), ``filter``, ``allTestUsers``."""
+    if not isinstance(raw, Mapping):
+        return {}, [FieldIssue(prefix, "must be an object")]
+    kinds = [k for k in ("usersById", "tags", "filter", "allTestUsers") if k in raw]
+    if len(kinds) != 1:
+        return {}, [FieldIssue(prefix, "must have exactly one of usersById, tags, filter, allTestUsers")]
+    kind = kinds[0]
+    extra = set(raw) - {kind, "match"} if kind == "tags" else set(raw) - {kind}
+    issues = [FieldIssue(f"{prefix}.{k}", "unknown field (unknown fields are rejected)")
+              for k in sorted(extra)]
+    value = raw[kind]
+    if kind == "usersById":
+        if not isinstance(value, list) or not value:
+            return {}, [*issues, FieldIssue(f"{prefix}.usersById", "must be a non-empty list of user ids")]
+        if len(value) > max_users:
+            return {}, [*issues, FieldIssue(f"{prefix}.usersById", f"at most {max_users} user ids")]
+        for i, user_id in enumerate(value):
+            issues += check_user_id(user_id, f"{prefix}.usersById[{i}]")
+        return {"usersById": list(dict.fromkeys(value))}, issues
+    if kind == "tags":
+        if not isinstance(value, list) or not value or not all(isinstance(t, str) and t for t in value):
+            issues.append(FieldIssue(f"{prefix}.tags", "must be a non-empty list of tags"))
+        match = raw.get("match", "any")
+        if match not in ("any", "all"):
+            issues.append(FieldIssue(f"{prefix}.match", "must be any or all"))
+        return {"tags": value, "match": match}, issues
+    if kind == "filter":
+        rules = [{"field": k, "op": "eq", "value": v} for k, v in value.items()] \
+            if isinstance(value, Mapping) else value
+        if not isinstance(rules, list) or not rules:
+            return {}, [*issues, FieldIssue(f"{prefix}.filter",
+                                            "must be an object of field: value or a list of rules")]
+        for i, rule in enumerate(rules):
+            path = f"{prefix}.filter[{i}]"
+            if not isinstance(rule, Mapping) or not isinstance(rule.get("field"), str):
+                issues.append(FieldIssue(path, 'must be {"field", "op", "value"}'))
+            elif rule.get("op", "eq") not in FILTER_OPS:
+                issues.append(FieldIssue(f"{path}.op", f"must be one of {', '.join(FILTER_OPS)}"))
+            elif rule.get("op") == "in" and not isinstance(rule.get("value"), list):
+                issues.append(FieldIssue(f"{path}.value", "must be a list for op in"))
+            elif isinstance(rule.get("value"), dict | list) and rule.get("op") != "in":
+                issues.append(FieldIssue(f"{path}.value", "must be a string, number or boolean"))
+        clean = [{"field": r["field"], "op": r.get("op", "eq"), "value": r.get("value")}
+                 for r in rules if isinstance(r, Mapping)]
+        return {"filter": clean}, issues
+    if value is not True:
+        issues.append(FieldIssue(f"{prefix}.allTestUsers", "must be true"))
+    return {"allTestUsers": True}, issues
+
+
+def _when(value: Any, field: str, issues: list[FieldIssue]) -> str | None:
+    if not isinstance(value, str):
+        issues.append(FieldIssue(field, "must be an ISO 8601 date-time with an offset"))
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        issues.append(FieldIssue(field, "must be an ISO 8601 date-time with an offset"))
+        return None
+    return parsed.isoformat()
+
+
+def check_card_options(raw: Any, containers: set[str], prefix: str = "payload.cardOptions"
+                       ) -> tuple[dict[str, Any], list[FieldIssue]]:
+    if raw is None:
+        return {}, []
+    if not isinstance(raw, Mapping):
+        return {}, [FieldIssue(prefix, "must be an object")]
+    issues: list[FieldIssue] = []
+    clean: dict[str, Any] = {}
+    for key, value in raw.items():
+        path = f"{prefix}.{key}"
+        if key == "priority":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
+                issues.append(FieldIssue(path, "must be an integer from 1 to 10"))
+            else:
+                clean[key] = value
+        elif key in ("expires", "embargo"):
+            clean[key] = _when(value, path, issues)
+        elif key == "expiresInterval":
+            try:
+                seconds = parse_duration(value).total_seconds() if isinstance(value, str) else -1
+            except ValueError:
+                seconds = -1
+            if seconds <= 0:
+                issues.append(FieldIssue(path, "must be a positive ISO 8601 duration such as P1D"))
+            else:
+                clean[key] = seconds
+        elif key == "targetStreamIds":
+            if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+                issues.append(FieldIssue(path, "must be a non-empty list of stream container ids"))
+            else:
+                unknown = [v for v in value if v not in containers]
+                if unknown:
+                    issues.append(FieldIssue(path, f"unknown stream containers: {', '.join(unknown)}"))
+                clean[key] = value
+        elif key == "targetPlatforms":
+            if not isinstance(value, list) or not value or not set(value) <= set(PLATFORMS):
+                issues.append(FieldIssue(path, f"must be a non-empty list of {', '.join(PLATFORMS)}"))
+            else:
+                clean[key] = value
+        else:
+            issues.append(FieldIssue(path, "unknown field (unknown fields are rejected)"))
+    return clean, issues
+
+
+def _check_item(item: Any, index: int, max_users: int, containers: set[str]
+                ) -> tuple[dict[str, Any], list[FieldIssue]]:
+    prefix = f"flows[{index}]"
+    if not isinstance(item, Mapping):
+        return {}, [FieldIssue(prefix, "must be an object")]
+    issues = [FieldIssue(f"{prefix}.{k}", "unknown field (unknown fields are rejected)")
+              for k in sorted(set(item) - ITEM_KEYS)]
+    invocation_id = item.get("flowInvocationId")
+    if invocation_id is not None and (not isinstance(invocation_id, str)
+                                      or not INVOCATION_ID.match(invocation_id)):
+        issues.append(FieldIssue(f"{prefix}.flowInvocationId",
+                                 "must be 1-100 letters, digits, '.', '_', ':' or '-'"))
+    target, more = check_target(item.get("target"), max_users, f"{prefix}.target")
+    issues += more
+    payload = item.get("payload") or {}
+    if not isinstance(payload, Mapping):
+        return {}, [*issues, FieldIssue(f"{prefix}.payload", "must be an object")]
+    issues += [FieldIssue(f"{prefix}.payload.{k}", "unknown field (unknown fields are rejected)")
+               for k in sorted(set(payload) - PAYLOAD_KEYS)]
+    for key in ("variables", "metadata", "notificationDetail"):
+        if key in payload and not isinstance(payload[key], Mapping):
+            issues.append(FieldIssue(f"{prefix}.payload.{key}", "must be an object"))
+    options, more = check_card_options(payload.get("cardOptions"), containers,
+                                       f"{prefix}.payload.cardOptions")
+    issues += more
+    return {"flowInvocationId": invocation_id, "target": target,
+            "variables": dict(payload.get("variables") or {}),
+            "metadata": dict(payload.get("metadata") or {}),
+            "notificationDetail": dict(payload.get("notificationDetail") or {}),
+            "cardOptions": options}, issues
+
+
+# --- starting -------------------------------------------------------------------------------
+
+
+def invocation_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "flowInvocationId": row["id"], "flowConfigId": row["flow_id"],
+        "flowVersion": row["flow_version"], "source": row["source"], "test": row["test"],
+        "status": row["status"], "targeted": row["targeted"], "started": row["started"],
+        "target": row["target"], "createdAt": card_service.iso(row["created_at"]),
+        "completedAt": card_service.iso(row["completed_at"]),
+    }
+
+
+async def start_flows(hub: Hub, env: str, flow_id: str, items: Sequence[Any], *,
+                      source: str = "api", test: bool = False) -> list[dict[str, Any]]:
+    """Start ``flow_id`` for each item ``{flowInvocationId?, target, payload?}``; all or nothing.
+
+    Returns one result per item: the invocation (``created`` false when its id was seen before).
+    Raises :class:`TriggerError` (404 flow, 409 not startable, 422 invalid items).
+    """
+    if not items:
+        raise TriggerError(422, "flows: must hold at least one start request",
+                           [FieldIssue("flows", "must hold at least one item")])
+    if len(items) > hub.settings.max_batch_size:
+        raise TriggerError(413, "too many start requests",
+                           [FieldIssue("flows", f"at most {hub.settings.max_batch_size} items")])
+    async with hub.db.connect() as conn:
+        try:
+            version, defn = await published_definition(conn, env, flow_id)
+        except FlowNotFound:
+            raise TriggerError(404, f"no flow {flow_id!r} in environment {env!r}") from None
+        except (FlowNotPublished, FlowArchived) as exc:
+            raise TriggerError(409, str(exc), [FieldIssue("path.flowConfigId", str(exc))]) from None
+        sc = tables.stream_container.c
+        containers = {c for (c,) in await conn.execute(select(sc.id).where(sc.environment_id == env))}
+    if not defn.allows("test" if test else source):
+        raise TriggerError(403, f"flow {flow_id!r} cannot be started from {source}"
+                           f"{' (test)' if test else ''}: see its triggers")
+    checked, issues = [], []
+    for index, item in enumerate(items):
+        clean, more = _check_item(item, index, hub.settings.max_batch_size, containers)
+        issues += more
+        if clean:
+            values, var_issues = resolve_variables(defn.variables, clean["variables"])
+            issues += [FieldIssue(f"flows[{index}].payload.{i.field}", i.reason) for i in var_issues]
+            clean["variables"] = values
+        checked.append(clean)
+    if issues:
+        first = issues[0]
+        raise TriggerError(422, f"{first.field}: {first.reason}", issues)
+    for attempt in (1, 2):
+        try:
+            return await _record(hub, env, flow_id, version, checked, source, test)
+        except IntegrityError:  # a concurrent request used the same flowInvocationId
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _record(hub: Hub, env: str, flow_id: str, version: int, items: list[dict[str, Any]],
+                  source: str, test: bool) -> list[dict[str, Any]]:
+    results = []
+    stamp = now()
+    async with transaction(hub) as tx:
+        given = [i["flowInvocationId"] for i in items if i["flowInvocationId"]]
+        existing = {}
+        if given:
+            rows = await tx.conn.execute(select(tables.invocation).where(
+                V.environment_id == env, V.id.in_(given)))
+            existing = {r["id"]: r for r in rows.mappings()}
+        named_users: list[str] = []
+        for item in items:
+            invocation_id = item["flowInvocationId"] or str(uuid.uuid4())
+            if invocation_id in existing:
+                results.append({**invocation_json(existing[invocation_id]), "created": False})
+                continue
+            row = {
+                "environment_id": env, "id": invocation_id, "flow_id": flow_id,
+                "flow_version": version, "source": "test" if test else source, "test": test,
+                "target": item["target"],
+                "payload": {k: item[k] for k in ("variables", "metadata", "notificationDetail",
+                                                 "cardOptions")},
+                "status": "pending", "targeted": 0, "started": 0, "fanout_cursor": None,
+                "chunks_total": None, "chunks_done": 0, "error": None, "created_at": stamp,
+                "updated_at": stamp, "completed_at": None,
+            }
+            await tx.conn.execute(tables.invocation.insert().values(row))
+            existing[invocation_id] = row
+            named_users += item["target"].get("usersById", [])
+            await tx.enqueue("run_invocation", [env, invocation_id],
+                             job_id=f"invocation:{env}:{invocation_id}")
+            results.append({**invocation_json(row), "created": True})
+        if named_users and not test:
+            await ensure_customers(tx.conn, env, named_users)  # unknown users get a profile
+    return results
+
+
+async def start_invocation(hub: Hub, env: str, flow_id: str, *, target: dict[str, Any],
+                           variables: Mapping[str, Any] | None = None,
+                           metadata: Mapping[str, Any] | None = None,
+                           notification_detail: Mapping[str, Any] | None = None,
+                           card_options: Mapping[str, Any] | None = None,
+                           invocation_id: str | None = None, source: str = "api",
+                           test: bool = False) -> dict[str, Any]:
+    """Start one flow invocation (the function plugins call). See :func:`start_flows`."""
+    payload: dict[str, Any] = {"variables": dict(variables or {}), "metadata": dict(metadata or {}),
+                               "notificationDetail": dict(notification_detail or {})}
+    if card_options:
+        payload["cardOptions"] = dict(card_options)
+    item: dict[str, Any] = {"target": target, "payload": payload}
+    if invocation_id:
+        item["flowInvocationId"] = invocation_id
+    return (await start_flows(hub, env, flow_id, [item], source=source, test=test))[0]
+
+
+async def get_invocation(hub: Hub, env: str, invocation_id: str) -> dict[str, Any]:
+    async with hub.db.connect() as conn:
+        row = (await conn.execute(select(tables.invocation).where(
+            V.environment_id == env, V.id == invocation_id))).mappings().first()
+    if row is None:
+        raise InvocationNotFound(invocation_id)
+    return invocation_json(row)
+
+
+# --- cancelling -----------------------------------------------------------------------------
+
+
+def instance_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "flowInstanceId": row["id"], "flowInvocationId": row["invocation_id"],
+        "flowConfigId": row["flow_id"], "flowVersion": row["flow_version"], "userId": row["user_id"],
+        "status": row["status"], "variables": row["variables"], "steps": row["context"].get("steps", {}),
+        "waitingAt": [t["step"] for t in row["position"]], "error": row["error"],
+        "createdAt": card_service.iso(row["created_at"]), "endedAt": card_service.iso(row["ended_at"]),
+    }
+
+
+async def get_instance(hub: Hub, env: str, instance_id: str) -> dict[str, Any]:
+    async with hub.db.connect() as conn:
+        row = (await conn.execute(select(tables.flow_instance).where(
+            FI.environment_id == env, FI.id == instance_id))).mappings().first()
+    if row is None:
+        raise InvocationNotFound(instance_id)
+    return instance_json(row)
+
+
+async def cancel_instance_in(hub: Hub, tx: Any, env: str, instance_id: str, reason: str) -> bool:
+    """Cancel an active instance and every open card it sent (in ``tx``)."""
+    await lock_for_write(tx.conn)
+    result = await tx.conn.execute(update(tables.flow_instance).where(
+        FI.environment_id == env, FI.id == instance_id, FI.status == "active").values(
+        status="cancelled", position=[], ended_at=now(), updated_at=now(), error=reason))
+    if not result.rowcount:
+        return False
+    k = tables.card.c
+    open_cards = [c for (c,) in await tx.conn.execute(select(k.id).where(
+        k.environment_id == env, k.instance_id == instance_id,
+        k.status.in_(("active", "embargoed", "snoozed"))))]
+    for card_id in open_cards:
+        await card_service.transition(hub, tx, env, card_id, "cancel", detail={"reason": reason},
+                                      properties={"reason": reason})
+    return True
+
+
+async def cancel_instance(hub: Hub, env: str, instance_id: str, reason: str) -> bool:
+    async with transaction(hub) as tx:
+        exists = (await tx.conn.execute(select(FI.id).where(
+            FI.environment_id == env, FI.id == instance_id))).first()
+        if exists is None:
+            raise InvocationNotFound(instance_id)
+        return await cancel_instance_in(hub, tx, env, instance_id, reason)
+
+
+async def cancel_invocation(hub: Hub, env: str, invocation_id: str, reason: str) -> dict[str, Any]:
+    """Stop an invocation's fan-out and cancel its active instances (in a job, in batches)."""
+    async with transaction(hub) as tx:
+        await lock_for_write(tx.conn)
+        row = (await tx.conn.execute(select(tables.invocation).where(
+            V.environment_id == env, V.id == invocation_id))).mappings().first()
+        if row is None:
+            raise InvocationNotFound(invocation_id)
+        await tx.conn.execute(update(tables.invocation).where(
+            V.environment_id == env, V.id == invocation_id).values(
+            status="cancelled", error=reason, updated_at=now(), completed_at=now()))
+        await tx.enqueue("cancel_invocation_instances", [env, invocation_id, reason],
+                         job_id=f"cancel:{env}:{invocation_id}")
+    return await get_invocation(hub, env, invocation_id)
+
+
+async def cancel_invocation_instances(ctx: dict[str, Any], env: str, invocation_id: str, reason: str,
+                                      batch: int = 200) -> int:
+    """Job: cancel every active instance of an invocation, a batch per transaction."""
+    hub: Hub = ctx["hub"]
+    total = 0
+    while True:
+        async with hub.db.connect() as conn:
+            ids = [i for (i,) in await conn.execute(select(FI.id).where(
+                FI.environment_id == env, FI.invocation_id == invocation_id,
+                FI.status == "active").limit(batch))]
+        if not ids:
+            return total
+        async with transaction(hub) as tx:
+            for instance_id in ids:
+                total += await cancel_instance_in(hub, tx, env, instance_id, reason)
+
+
+@hookimpl
+def hub_register_jobs(register: Any) -> None:
+    register(cancel_invocation_instances)
