@@ -148,7 +148,9 @@ def hub_customer_changed(customer: dict[str, Any], changes: dict[str, Any]) -> N
     """A customer profile was created, changed, deleted or erased.
 
     Called from a worker after commit, at least once. ``customer`` is the profile as the API
-    returns it (with ``environmentId``); ``changes`` names what changed: ``{"created": bool,
-    "fields": [...], "tags": bool, "preferences": bool, "deleted": bool, "erased": bool}``.
-    A plugin that keeps its own data about customers must delete it on ``erased``.
+    returns it (with ``environmentId``); for a deleted or erased customer it is only
+    ``{"userId", "environmentId"}``. ``changes`` always has every key: ``{"created": bool,
+    "deleted": bool, "erased": bool, "fields": [names], "tags": bool, "preferences": bool,
+    "isTestUser": bool}``. A plugin that keeps its own data about customers must delete it on
+    ``erased``.
     """

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# Methods recorded as themselves; anything else a client sends is counted as "OTHER", so a
+# client cannot grow the label set without bound.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -26,6 +32,23 @@ class Metrics:
         self.queue_depth = Gauge(
             "hub_queue_depth", "Jobs waiting in the queue", registry=self.registry
         )
+
+        # (method, route, status) -> (counter child, histogram child): ``labels()`` takes a lock
+        # and builds a key on every call; the children never change once made.
+        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered HTTP request and its duration (called for every request)."""
+        if method not in _METHODS:
+            method = "OTHER"
+        key = (method, route, status)
+        children = self._http_children.get(key)
+        if children is None:
+            children = (self.http_requests.labels(method, route, str(status)),
+                        self.http_duration.labels(method, route))
+            self._http_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

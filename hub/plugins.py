@@ -32,6 +32,11 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hub.api.flows",
     "hub.api.analytics",
     "hub.services.analytics",
+    "hub.api.triggers",
+    "hub.api.cards",
+    "hub.services.engine",
+    "hub.services.cards",
+    "hub.services.triggers",
 )
 
 

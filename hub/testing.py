@@ -19,8 +19,10 @@ Fixtures: ``hub_settings``, ``hub_plugins`` (override it to add plugins), ``hub`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -198,20 +200,31 @@ async def hub_env(hub: Any) -> TestEnvironment:
 
 @pytest.fixture
 def run_jobs(hub: Any) -> Callable[..., Awaitable[int]]:
-    """``await run_jobs()`` runs queued jobs in a burst worker until none is left.
+    """``await run_jobs()`` runs queued jobs in a worker until none is due soon.
 
-    Returns the number of jobs that completed. Deferred jobs (retries) are waited for. Cron
-    jobs are left out so counts are deterministic; enqueue one by name to run it.
+    Returns the number of jobs that completed. Jobs due within ``horizon`` seconds (retries with
+    backoff) are waited for; jobs deferred further (timers an hour away) stay queued: move the
+    ``clock`` and sweep timers to fire those. Cron jobs are left out so counts are
+    deterministic; enqueue one by name to run it.
     """
+    from hub import queue
     from hub.worker import make_worker
 
-    async def run(**overrides: Any) -> int:
-        options = {"burst": True, "handle_signals": False, "poll_delay": 0.01, "cron_jobs": [],
-                   **overrides}
+    async def run(horizon: float = 5.0, **overrides: Any) -> int:
+        options = {"handle_signals": False, "poll_delay": 0.01, "cron_jobs": [], **overrides}
         worker = make_worker(hub, **options)
+        task = asyncio.create_task(worker.main())
         try:
-            await worker.main()
+            idle = 0
+            while idle < 3 and not task.done():
+                await asyncio.sleep(0.02)
+                # A job stays in the queue until it finishes, so this counts running ones too.
+                soon = await hub.redis.zcount(queue.QUEUE_NAME, "-inf", (time.time() + horizon) * 1000)
+                idle = idle + 1 if soon == 0 else 0
         finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
             await worker.close()
         return int(worker.jobs_complete)
 

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from hub.core.customers import FieldIssue
-from hub.core.templates import format_duration, parse_duration, render, render_text
+from hub.core.templates import DURATION_SCHEMA, format_duration, parse_duration, render, render_text
 
 ELEMENT_TYPES = ("headline", "text", "image", "button", "input")
 INPUT_TYPES = ("text", "number", "date", "checkbox", "dropdown", "toggle")
@@ -47,6 +47,8 @@ MAX_ELEMENTS = 100
 MAX_OPTIONS = 100
 # Strings in a card that are shown to people: they always render as text.
 _CARD_TEXT = ("text", "url", "alt", "label", "placeholder")
+# The element keys whose placeholders are filled in (ids, types and validation rules are not).
+RENDERED_KEYS = (*_CARD_TEXT, "options", "value")
 
 
 class CardTemplate(msgspec.Struct, kw_only=True, frozen=True):
@@ -344,8 +346,9 @@ def _as_date(value: Any) -> date | None:
 def render_card(template: CardTemplate, context: Mapping[str, Any]) -> dict[str, Any]:
     """A template's content for one customer: every placeholder filled in.
 
-    Strings shown to people (text, labels, urls, option labels, push title and body) render as
-    text even when they are a single placeholder; a custom button's ``value`` keeps its type.
+    Strings shown to people (text, labels, urls, options, push title and body) render as text
+    even when they are a single placeholder; a custom button's ``value`` keeps its type. Ids,
+    types and validation rules are copied as they are.
     """
     elements = []
     for element in template.elements:
@@ -355,8 +358,10 @@ def render_card(template: CardTemplate, context: Mapping[str, Any]) -> dict[str,
                 rendered[key] = render_text(value, context)
             elif key == "options":
                 rendered[key] = [{k: render_text(v, context) for k, v in option.items()} for option in value]
-            else:
+            elif key == "value":
                 rendered[key] = render(value, context)
+            else:
+                rendered[key] = value
         elements.append(rendered)
     push = None
     if template.push is not None:
@@ -372,8 +377,8 @@ def validate_submission(elements: Sequence[Mapping[str, Any]], values: Mapping[s
     """
     if not isinstance(values, Mapping):
         return {}, [FieldIssue("values", "must be an object")]
-    inputs = {element.get("id"): element for element in elements
-              if isinstance(element, Mapping) and element.get("type") == "input"}
+    inputs = {element["id"]: element for element in elements if isinstance(element, Mapping)
+              and element.get("type") == "input" and isinstance(element.get("id"), str)}
     clean: dict[str, Any] = {}
     issues = [FieldIssue(f"values.{key}", "is not an input of this card")
               for key in values if key not in inputs]
@@ -455,3 +460,49 @@ def _matches(pattern: str, value: str) -> bool:
     except re.error:
         return False
 
+
+
+def template_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12) of a card template's JSON form, elements included."""
+    text = {"type": "string", "maxLength": TEXT_MAX}
+    option = {"type": "object", "additionalProperties": False, "required": ["value"],
+              "properties": {"value": {"type": "string", "minLength": 1}, "label": text}}
+    validation = {"type": "object", "additionalProperties": False, "properties": {
+        "minLength": {"type": "integer", "minimum": 0}, "maxLength": {"type": "integer", "minimum": 0},
+        "pattern": {"type": "string", "format": "regex"}, "integer": {"type": "boolean"},
+        "min": {"type": ["number", "string"]}, "max": {"type": ["number", "string"]}}}
+    variants: dict[str, dict[str, Any]] = {
+        "headline": {"text": text}, "text": {"text": text},
+        "image": {"url": text, "alt": text},
+        "button": {"label": text, "action": {"enum": list(BUTTON_ACTIONS)}, "url": text, "value": {},
+                   "snoozeFor": DURATION_SCHEMA},
+        "input": {"inputType": {"enum": list(INPUT_TYPES)},
+                  "id": {"type": "string", "pattern": f"^{INPUT_ID.pattern}$"}, "label": text,
+                  "required": {"type": "boolean", "default": False}, "placeholder": text,
+                  "options": {"type": "array", "items": option, "minItems": 1, "maxItems": MAX_OPTIONS},
+                  "validation": validation},
+    }
+    element = {"oneOf": [
+        {"type": "object", "additionalProperties": False,
+         "required": ["type", *sorted(ELEMENT_KEYS[name][1])],
+         "properties": {"type": {"const": name}, **properties}}
+        for name, properties in variants.items()]}
+    duration_or_null = {"anyOf": [DURATION_SCHEMA, {"type": "null"}]}
+    return {
+        "type": "object", "additionalProperties": False, "required": ["id", "name"],
+        "properties": {
+            "id": {"type": "string", "pattern": f"^{TEMPLATE_ID.pattern}$"},
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "priority": {"type": "integer", "minimum": 1, "maximum": 10, "default": 5},
+            "expiresIn": duration_or_null, "embargoFor": duration_or_null,
+            "streams": {"type": "array", "items": {"type": "string", "pattern": f"^{STREAM_ID.pattern}$"},
+                        "minItems": 1, "default": ["default"]},
+            "platforms": {"type": "array", "items": {"enum": list(PLATFORMS)}, "minItems": 1,
+                          "default": list(PLATFORMS)},
+            "elements": {"type": "array", "items": element, "maxItems": MAX_ELEMENTS},
+            "push": {"anyOf": [{"type": "null"}, {
+                "type": "object", "additionalProperties": False, "required": ["title", "body"],
+                "properties": {"title": {"type": "string", "minLength": 1},
+                               "body": {"type": "string", "minLength": 1}}}]},
+        },
+    }

@@ -38,7 +38,11 @@ _DURATION = re.compile(
 )
 _UNIT_SECONDS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
 _MAX_SECONDS = Decimal(timedelta.max.days) * 86400
-DURATION_PATTERN = _DURATION.pattern  # for JSON Schema (which is case-sensitive: upper case there)
+# The same grammar for JSON Schema (ECMA-262 regex: no named groups, upper case only).
+DURATION_PATTERN = (rf"P(?:{_NUMBER}W)?(?:{_NUMBER}D)?"
+                    rf"(?:T(?:{_NUMBER}H)?(?:{_NUMBER}M)?(?:{_NUMBER}S)?)?")
+DURATION_SCHEMA: dict[str, Any] = {"type": "string", "pattern": f"^{DURATION_PATTERN}$",
+                                   "description": "ISO 8601 duration, e.g. PT15M, P1D, P1DT2H30M"}
 
 
 # --- durations -------------------------------------------------------------------------------

@@ -65,10 +65,10 @@ def check_value(type_: str, value: Any) -> Any:
         if not isinstance(value, dict | list):
             raise ValueError("must be a JSON object or array")
         try:
-            msgspec.json.encode(value)
-        except (TypeError, ValueError, msgspec.EncodeError):
+            # Through JSON and back: what is resolved is exactly what will be stored.
+            return msgspec.json.decode(msgspec.json.encode(value))
+        except (TypeError, ValueError, msgspec.EncodeError, msgspec.DecodeError):
             raise ValueError("must be plain JSON") from None
-        return value
     raise ValueError(f"unknown variable type {type_!r}")
 
 
@@ -175,3 +175,18 @@ def variable_to_json(variable: VariableDef) -> dict[str, Any]:
     return {"name": variable.name, "type": variable.type, "required": variable.required,
             "default": variable.default, "overridable": variable.overridable,
             "description": variable.description}
+
+
+def variable_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12) of a variable definition's JSON form."""
+    return {
+        "type": "object", "additionalProperties": False, "required": ["name", "type"],
+        "properties": {
+            "name": {"type": "string", "pattern": f"^{VARIABLE_NAME.pattern}$"},
+            "type": {"enum": list(VARIABLE_TYPES)},
+            "required": {"type": "boolean", "default": False},
+            "default": {"description": "a value of the variable's type, or null"},
+            "overridable": {"type": "boolean", "default": True},
+            "description": {"type": "string", "maxLength": DESCRIPTION_MAX, "default": ""},
+        },
+    }

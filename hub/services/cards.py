@@ -280,7 +280,7 @@ async def transition(hub: Hub, tx: Transaction, env: str, card_id: str, action: 
     if row["instance_id"]:
         from hub.services.engine import card_event_happened
 
-        await card_event_happened(tx, env, row["instance_id"], card_id, change.event)
+        await card_event_happened(tx, env, row["instance_id"], card_id, change.event, row["values"])
     return row
 
 

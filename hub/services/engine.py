@@ -41,6 +41,9 @@ log = get_logger(__name__)
 FI = tables.flow_instance.c
 CARD_EVENTS = {"completed": "card-completed", "dismissed": "card-dismissed",
                "cancelled": "card-cancelled", "expired": "card-expired"}
+# What a step returns besides the next step id; objects, so no step id can be mistaken for one.
+BLOCKED = object()
+ENDED = object()
 INSTANCE_NAMESPACE = uuid.UUID("0e3f6c38-2d55-4a1b-8f7a-5c9d1b2e4a60")
 
 
@@ -139,10 +142,10 @@ class Run:
             visit = visits[step.id] = visits.get(step.id, 0) + 1
             token = {"step": step.id, "visit": visit, "path": token.get("path", [])}
             outcome = await self._run_step(inst, defn, customer, step, token)
-            if outcome == "blocked":
+            if outcome is BLOCKED:
                 inst["position"].append(token)
                 return []
-            if outcome == "ended":
+            if outcome is ENDED:
                 return []
             if isinstance(outcome, list):  # parallel: the children run, this path waits
                 return outcome
@@ -176,7 +179,7 @@ class Run:
 
     async def _run_step(self, inst: dict[str, Any], defn: FlowDefinition, customer: dict[str, Any],
                         step: Step, token: dict[str, Any]) -> Any:
-        """Run one step. Returns the next step id (or None), "blocked", "ended", or child paths."""
+        """Run one step. Returns the next step id (or None), BLOCKED, ENDED, or child paths."""
         config = step.config
         outputs = inst["context"]["steps"]
         if step.type == "card":
@@ -192,18 +195,18 @@ class Run:
         if step.type == "delay":
             token["wait"] = "delay"
             self._resume_timer(inst, token, self.stamp + timedelta(seconds=config["seconds"]), "delay")
-            return "blocked"
+            return BLOCKED
         if step.type == "wait_for":
             return await self._wait_for(inst, step, token)
         if step.type in ("http_request", "update_customer", "push"):
             token["wait"] = step.type
             self.jobs.append((f"{step.type}_step", [self.env, inst["id"], step.id, token["visit"]],
                               f"{step.type}:{inst['id']}:{step.id}:{token['visit']}", None))
-            return "blocked"
+            return BLOCKED
         if step.type == "end":
             inst["position"] = []
             self._complete(inst)
-            return "ended"
+            return ENDED
         if step.type == "parallel":
             branches = config["branches"]
             inst["context"]["joins"][f"{step.id}:{token['visit']}"] = len(branches)
@@ -238,18 +241,31 @@ class Run:
         card_id = inst["context"]["steps"].get(config["card"], {}).get("cardInstanceId")
         if card_id is None:
             raise StepFailed(f"step {step.id!r} waits for card step {config['card']!r}, which has not run")
-        status = next((c["status"] for c in self.cards if c["id"] == card_id), None)
-        if status is None:
+        sent = next((c for c in self.cards if c["id"] == card_id), None)
+        if sent is not None:
+            status, values = sent["status"], sent["values"]
+        else:
             k = tables.card.c
-            status = (await self.tx.conn.execute(select(k.status).where(k.id == card_id))).scalar()
+            status, values = (await self.tx.conn.execute(
+                select(k.status, k.values).where(k.id == card_id))).one()
         event = CARD_EVENTS.get(status or "")
         if event is not None:  # the card closed already: decide now
+            self._card_outcome(inst, config["card"], status, values)
             return self._waited(inst, step, event, event in config["events"])
         token.update(wait="card", card=card_id, events=list(config["events"]))
         if config.get("timeoutSeconds"):
             self._resume_timer(inst, token, self.stamp + timedelta(seconds=config["timeoutSeconds"]),
                                "timeout")
-        return "blocked"
+        return BLOCKED
+
+    def _card_outcome(self, inst: dict[str, Any], card_step: str, status: str,
+                      values: dict[str, Any] | None) -> None:
+        """What the customer did with a card, for placeholders and branches:
+        ``steps.<card step>.status`` and ``steps.<card step>.values.<input id>``."""
+        output = inst["context"]["steps"].setdefault(card_step, {})
+        output["status"] = status
+        if values is not None:
+            output["values"] = values
 
     def _waited(self, inst: dict[str, Any], step: Step, event: str | None, matched: bool) -> str | None:
         inst["context"]["steps"][step.id] = {"event": event, "matched": matched}
@@ -291,6 +307,8 @@ class Run:
             if outcome.get("reason") == "timeout":
                 return self._waited(inst, step, None, False)
             event = outcome["event"]
+            status = next(s for s, e in CARD_EVENTS.items() if e == event)
+            self._card_outcome(inst, step.config["card"], status, outcome.get("values"))
             return self._waited(inst, step, event, event in token["events"])
         if token["wait"] == "http_request":
             outputs[step.id] = {"response": outcome.get("response")}
@@ -382,7 +400,7 @@ async def definition(hub: Hub, conn: AsyncConnection, env: str, flow_id: str, ve
 
 
 async def card_event_happened(tx: Transaction, env: str, instance_id: str, card_id: str,
-                              event: str) -> None:
+                              event: str, values: dict[str, Any] | None = None) -> None:
     """Called in a card's transaction: wake instance paths waiting on this card's closing."""
     if event not in CARD_EVENTS.values():
         return
@@ -391,7 +409,7 @@ async def card_event_happened(tx: Transaction, env: str, instance_id: str, card_
         if token.get("wait") == "card" and token.get("card") == card_id:
             await tx.enqueue("resume_instance",
                              [env, instance_id, token["step"], token["visit"],
-                              {"event": event, "card": card_id}],
+                              {"event": event, "card": card_id, "values": values}],
                              job_id=f"resume:{instance_id}:{token['step']}:{token['visit']}")
 
 

@@ -179,6 +179,20 @@ async def test_a_form_card_waits_for_completion_then_branches(flows, hub, hub_en
     assert instance["steps"]["wait"]["event"] == "card-completed"
 
 
+async def test_the_branch_reads_the_submitted_values(flows, hub, hub_env, run_jobs):
+    await flows.publish("pay", FORM_FLOW)
+    await flows.start("pay", target={"usersById": ["dot"]}, payload={"variables": {"amount": 7}})
+    await run_jobs()
+    [ask] = await flows.cards(userId="dot")
+    await complete(hub, hub_env.id, ask["cardInstanceId"], {"mine": True})
+    await run_jobs()
+    assert {c["templateId"] for c in await flows.cards(userId="dot")} == {"ask", "thanks"}
+    instance = (await flows.client.get(
+        f"/v1/{hub_env.id}/action-flow/instances/{ask['flowInstanceId']}", headers=hub_env.headers())).json()
+    assert instance["steps"]["ask"]["values"] == {"mine": True}
+    assert instance["steps"]["ask"]["status"] == "completed"
+
+
 async def test_invalid_submitted_values_are_refused(flows, hub, hub_env, run_jobs):
     import pytest
 
@@ -251,26 +265,38 @@ async def test_embargo_expiry_and_snooze_follow_the_clock(flows, hub, hub_env, c
     assert [h["to"] for h in history] == ["embargoed", "active", "snoozed", "active", "expired"]
 
 
-async def test_cancelling_cards_instances_and_invocations(flows, hub_client, hub_env, run_jobs):
-    await flows.publish("pay", FORM_FLOW)
-    started = await flows.start("pay", target={"usersById": ["ida", "jon"]},
-                                payload={"variables": {"amount": 1}})
+async def test_cancelling_cards(flows, hub_client, hub_env, run_jobs):
+    await flows.publish("welcome", CARD_FLOW)
+    await flows.start("welcome", target={"usersById": ["ida", "jon"]})
     await run_jobs()
     ida, jon = sorted(await flows.cards(), key=lambda c: c["userId"])
-    refused = await hub_client.post(f"/v1/{hub_env.id}/cards/cancel", headers=hub_env.headers(),
-                                    json={"cardInstanceIds": [ida["cardInstanceId"], jon["cardInstanceId"]]})
+    url = f"/v1/{hub_env.id}/cards/cancel"
+    refused = await hub_client.post(url, headers=hub_env.headers(), json={
+        "cardInstanceIds": [ida["cardInstanceId"], jon["cardInstanceId"]]})
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "multiple"
-    one = await hub_client.post(f"/v1/{hub_env.id}/cards/cancel", headers=hub_env.headers(),
-                                json={"cardInstanceIds": [ida["cardInstanceId"]], "reason": "sent in error"})
+    one = await hub_client.post(url, headers=hub_env.headers(), json={
+        "cardInstanceIds": [ida["cardInstanceId"]], "reason": "sent in error"})
     assert one.json()["results"] == [{"cardInstanceId": ida["cardInstanceId"], "status": "cancelled"}]
+    again = await hub_client.post(url, headers=hub_env.headers(), json={
+        "cardInstanceIds": [ida["cardInstanceId"], "no-such-card"], "multiple": True})
+    assert [r["status"] for r in again.json()["results"]] == ["unchanged", "not_found"]
+    history = (await hub_client.get(f"{url[:-7]}/{ida['cardInstanceId']}", headers=hub_env.headers())).json()
+    assert history["status"] == "cancelled" and history["history"][-1]["detail"] == {"reason": "sent in error"}
+
+
+async def test_cancelling_an_invocation_cancels_its_instances_and_open_cards(flows, hub_client, hub_env,
+                                                                               run_jobs):
+    await flows.publish("pay", FORM_FLOW)
+    started = await flows.start("pay", target={"usersById": ["kai", "lou"]},
+                                payload={"variables": {"amount": 1}})
     await run_jobs()
     invocation = started["flows"][0]["flowInvocationId"]
     cancelled = await hub_client.post(f"/v1/{hub_env.id}/action-flow/invocations/{invocation}/cancel",
                                       headers=hub_env.headers(), json={"reason": "campaign stopped"})
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     await run_jobs()
-    assert {c["status"] for c in await flows.cards()} == {"cancelled"}
-    instance = (await hub_client.get(f"/v1/{hub_env.id}/action-flow/instances/{jon['flowInstanceId']}",
+    cards = await flows.cards()
+    assert len(cards) == 2 and {c["status"] for c in cards} == {"cancelled"}
+    instance = (await hub_client.get(f"/v1/{hub_env.id}/action-flow/instances/{cards[0]['flowInstanceId']}",
                                      headers=hub_env.headers())).json()
-    assert instance["status"] == "cancelled"
-
+    assert instance["status"] == "cancelled" and instance["waitingAt"] == []
