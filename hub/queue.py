@@ -11,7 +11,14 @@ from arq.connections import RedisSettings
 
 QUEUE_NAME = "hub:queue"
 
-_encoder = msgspec.msgpack.Encoder()
+def _fallback(value: Any) -> Any:
+    # arq stores a failed job's exception as its result; keep its text, not the object.
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    raise NotImplementedError(f"cannot serialise {type(value).__name__} in a job")
+
+
+_encoder = msgspec.msgpack.Encoder(enc_hook=_fallback)
 _decoder = msgspec.msgpack.Decoder()
 
 

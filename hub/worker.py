@@ -90,7 +90,7 @@ def worker_settings(hub: Hub) -> dict[str, Any]:
         "job_serializer": queue.serialize,
         "job_deserializer": queue.deserialize,
         "queue_name": queue.QUEUE_NAME,
-        "max_jobs": hub.settings.worker_max_jobs,
+        "max_jobs": hub.settings.worker_max_jobs or (4 if hub.settings.is_sqlite else 50),
         "job_timeout": hub.settings.job_timeout_seconds,
         "max_tries": hub.settings.job_max_tries,
         "keep_result": 3600,

@@ -21,7 +21,7 @@ from hub.app import HubDep
 from hub.core import analytics as core
 from hub.core.analytics import AnalyticsError
 from hub.core.clock import now
-from hub.core.customers import FieldIssue
+from hub.core.customers import FieldIssue, check_user_id
 from hub.hookspecs import hookimpl
 from hub.services import analytics as service
 
@@ -125,6 +125,10 @@ async def list_events(
     issues: list[FieldIssue] = []
     for name in type_ or []:
         issues += core.check_event_name(name, "query.type")
+    if user_id is not None:
+        issues += check_user_id(user_id, "query.userId")
+    if flow_config_id is not None and any(ord(ch) < 32 for ch in flow_config_id):
+        issues.append(FieldIssue("query.flowConfigId", "must not contain control characters"))
     start, end = _times(issues, **{"from": from_, "to": to})
     if issues:
         raise _problem(issues)

@@ -107,7 +107,10 @@ def parse_timestamp(text: str) -> datetime:
                          ) from None
     if value.tzinfo is None:
         raise ValueError("must have a UTC offset or Z (e.g. 2024-05-01T12:00:00Z)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable instant
+        raise ValueError("is out of range") from None
 
 
 def event_timestamp(event: Mapping[str, Any]) -> datetime:

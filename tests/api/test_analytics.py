@@ -130,6 +130,9 @@ async def test_cursor_pagination_has_no_gaps_or_repeats(api, hub, hub_env):
     ({"limit": 0}, "query.limit"),
     ({"limit": 5000}, "query.limit"),
     ({"user": "ana"}, "query.user"),
+    ({"userId": "a\x00b"}, "query.userId"),
+    ({"userId": ""}, "query.userId"),
+    ({"flowConfigId": "a\x00b"}, "query.flowConfigId"),
 ])
 async def test_bad_query_parameters_are_422_naming_them(api, params, field):
     assert_problem(await api.events(expect=422, **params), 422, field)
@@ -166,7 +169,8 @@ async def test_export_csv_of_2500_events(api, hub, hub_env):
     assert tuple(rows[0]) == CSV_COLUMNS
     records = [dict(zip(CSV_COLUMNS, row, strict=True)) for row in rows[1:]]
     assert [r["id"] for r in records] == [e["id"] for e in events]
-    assert all(json.loads(r["eventContext"]) == e["eventContext"] for r, e in zip(records, events))
+    assert all(json.loads(r["eventContext"]) == e["eventContext"]
+               for r, e in zip(records, events, strict=True))
 
 
 async def test_export_defaults_to_ndjson_of_everything(api, hub, hub_env):

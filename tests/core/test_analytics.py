@@ -116,7 +116,8 @@ def test_parse_timestamp_reads_offsets(text, expected):
     assert core.parse_timestamp(text) == expected
 
 
-@pytest.mark.parametrize("text", ["2024-05-01T12:00:00", "2024-05-01", "yesterday", "", "9" * 100])
+@pytest.mark.parametrize("text", ["2024-05-01T12:00:00", "2024-05-01", "yesterday", "", "9" * 100,
+                                  "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
 def test_parse_timestamp_refuses_text_without_offset_or_garbage(text):
     with pytest.raises(ValueError):
         core.parse_timestamp(text)

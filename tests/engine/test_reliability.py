@@ -31,10 +31,11 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def start_worker(settings) -> subprocess.Popen:
+def start_worker(settings, log: Path | None = None) -> subprocess.Popen:
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (closed with the process)
     return subprocess.Popen([sys.executable, "-c", WORKER, msgspec.json.encode(settings)], cwd=REPO,
                             env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=out, stderr=out)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -78,7 +79,7 @@ async def test_a_worker_killed_mid_fan_out_leaves_every_customer_exactly_one_car
         hub, hub_settings, hub_env, flows):
     n = 10_000
     invocation = await prepare(hub, flows, hub_env.id, n)
-    settings = msgspec.structs.replace(hub_settings, job_timeout_seconds=5)
+    settings = msgspec.structs.replace(hub_settings, job_timeout_seconds=10)
     first = start_worker(settings)
     try:
         assert await wait_until(lambda: _ge(counts(hub, invocation), 1500), 120), "no progress"
@@ -102,7 +103,7 @@ async def test_a_worker_killed_mid_fan_out_leaves_every_customer_exactly_one_car
 @pytest.mark.slow
 async def test_a_redis_restart_mid_run_loses_nothing(hub_settings, tmp_path, hub_env, flows):
     redis = EmbeddedRedis(tmp_path / "redis", persist=True)
-    settings = msgspec.structs.replace(hub_settings, redis_url=redis.start(), job_timeout_seconds=5)
+    settings = msgspec.structs.replace(hub_settings, redis_url=redis.start(), job_timeout_seconds=10)
     own = Hub(settings)
     await own.start()
     worker = None
