@@ -65,8 +65,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """How often workers sweep the outbox for rows whose enqueue never happened."""
     outbox_grace_seconds: float = 10.0
     """Age an outbox row must reach before the relay treats it as missed."""
-    db_pool_size: int = 10
-    """Connections per process to PostgreSQL."""
+    db_pool_size: int = 20
+    """Connections per process to PostgreSQL (kept open; requests beyond it wait for one)."""
     metrics_token: str = ""
     """If set, ``/metrics`` requires ``Authorization: Bearer <token>``."""
     allow_private_urls: bool = False

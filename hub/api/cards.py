@@ -92,6 +92,10 @@ async def list_cards(
     cursor: Annotated[str | None, QueryParameter()] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
 ) -> CardPage:
+    for name, value in (("userId", user_id), ("flowInstanceId", flow_instance_id),
+                        ("lifecycleId", lifecycle_id), ("flowInvocationId", flow_invocation_id)):
+        if value is not None and (not value or len(value) > 255 or any(ord(ch) < 32 for ch in value)):
+            raise invalid(f"query.{name}", "must be 1-255 characters without control characters")
     unknown = [s for s in status or [] if s not in ALL_STATES]
     if unknown:
         raise invalid("query.status",

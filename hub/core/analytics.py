@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from hub.core.customers import FieldIssue, check_user_id
+from hub.core.ids import ordered_uuid
 
 PLATFORM_EVENTS: Final[frozenset[str]] = frozenset({
     "card-published", "card-completed", "card-dismissed", "card-snoozed", "card-unsnoozed",
@@ -156,7 +157,7 @@ def build_event(name: str, *, user_id: str | None, timestamp: datetime,
     if source is not None and source not in tuple(TRIGGER_SOURCES):
         raise ValueError(f"platformContext.triggerEventSource must be one of {sorted(TRIGGER_SOURCES)}")
     return {
-        "id": event_id or str(uuid.uuid4()),
+        "id": event_id or ordered_uuid(),
         "endUserId": user_id,
         "analyticsEvent": name,
         "timestamp": format_timestamp(timestamp),

@@ -147,7 +147,9 @@ def parse_definition(raw: Any, step_types: Mapping[str, Mapping[str, Any]] | Non
         return _parse_step(item, path, plugin_types)
 
     steps, step_ids = _parse_list(raw, "steps", MAX_STEPS, parse_step, "id", "step", issues)
-    if isinstance(raw.get("steps"), list) and not raw["steps"]:
+    if "steps" not in raw:
+        issues.append(FieldIssue("steps", "required: a flow needs at least one step"))
+    elif isinstance(raw.get("steps"), list) and not raw["steps"]:
         issues.append(FieldIssue("steps", "a flow needs at least one step"))
     start = raw.get("start")
     if start is None and step_ids:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy import event, false, text, update
+from sqlalchemy import Engine, create_engine, event, false, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -40,17 +41,76 @@ def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, **_JSON)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                               pool_pre_ping=True, **_JSON)
+    # pool_recycle instead of pool_pre_ping: a ping is a round trip before every checkout. No
+    # overflow: an overflow connection is opened and closed per checkout, which under load costs
+    # more than waiting for a pooled one.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30,
+                               pool_recycle=1800, **_JSON)
+
+
+def _sync_reader(database_url: str) -> Engine:
+    """A synchronous SQLite engine for :meth:`Database.read` (see there)."""
+    url = make_url(database_url).set(drivername="sqlite+pysqlite")
+    engine = create_engine(url, connect_args={"timeout": 1, "check_same_thread": False},
+                           pool_reset_on_return=None, **_JSON)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 class Database:
-    """Owns the engine. ``async with db.begin() as conn`` is one transaction."""
+    """Owns the engines. ``async with db.begin() as conn`` is one transaction."""
 
     def __init__(self, settings: Settings) -> None:
         self.url = settings.database_url
         self.engine = make_engine(settings.database_url, settings.db_pool_size)
         self.dialect = self.engine.dialect.name
+        self.pool_size = settings.db_pool_size
+        self._sync_reader = _sync_reader(self.url) if self.dialect == "sqlite" else None
+        self._pg_pool: Any = None
+        self._pg_lock = asyncio.Lock()
+        self._compiled: dict[int, tuple[str, list[str], Any]] = {}
+
+    async def read(self, statement: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        """Run one read-only SELECT and return its rows as mappings (``row["column"]``).
+
+        For the hottest reads (a customer by id, a feed), as cheaply as each backend allows. On
+        SQLite the query runs synchronously on the event loop through pysqlite: a WAL reader
+        never waits for writers, and an indexed lookup costs ~0.1 ms, far less than aiosqlite's
+        thread hand-offs. On PostgreSQL it runs on a small asyncpg pool of its own, outside any
+        transaction, from SQL compiled once per statement: one round trip, no BEGIN/ROLLBACK.
+        Use it only for statements built once at import time (it caches by statement).
+        """
+        params = params or {}
+        if self._sync_reader is not None:
+            with self._sync_reader.connect() as conn:
+                return [row._mapping for row in conn.execute(statement, params)]
+        sql, names, _ = self._compile(statement)
+        pool = self._pg_pool or await self._start_pg_pool()
+        return list(await pool.fetch(sql, *[params[name] for name in names]))
+
+    def _compile(self, statement: Any) -> tuple[str, list[str], Any]:
+        found = self._compiled.get(id(statement))
+        if found is None or found[2] is not statement:
+            compiled = statement.compile(dialect=self.engine.dialect)
+            found = (str(compiled), list(compiled.positiontup or []), statement)
+            self._compiled[id(statement)] = found
+        return found
+
+    async def _start_pg_pool(self) -> Any:
+        import asyncpg
+
+        async def setup(conn: Any) -> None:
+            for name in ("json", "jsonb"):
+                await conn.set_type_codec(name, schema="pg_catalog", decoder=msgspec.json.decode,
+                                          encoder=lambda v: msgspec.json.encode(v).decode())
+
+        async with self._pg_lock:
+            if self._pg_pool is None:
+                url = make_url(self.url).set(drivername="postgresql")
+                self._pg_pool = await asyncpg.create_pool(
+                    url.render_as_string(hide_password=False), min_size=1,
+                    max_size=self.pool_size, init=setup)
+        return self._pg_pool
 
     def begin(self) -> Any:
         return self.engine.begin()
@@ -64,6 +124,11 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._sync_reader is not None:
+            self._sync_reader.dispose()
+        if self._pg_pool is not None:
+            await self._pg_pool.close()
+            self._pg_pool = None
 
 
 async def insert_ignore(conn: AsyncConnection, table: Any, values: dict[str, Any] | list[dict[str, Any]],

@@ -174,7 +174,7 @@ def new_card_row(*, env: str, card_id: str, user_id: str, template: Any, content
 
 async def insert_cards(tx: Transaction, env: str, rows: list[dict[str, Any]],
                        invocations: Mapping[str, Mapping[str, Any]], stamp: datetime,
-                       announce: bool) -> list[dict[str, Any]]:
+                       announce: bool, announce_events: bool = True) -> list[dict[str, Any]]:
     """Insert new cards (ignoring ids that exist: a re-run step) with history, events, timers."""
     if not rows:
         return []
@@ -194,7 +194,7 @@ async def insert_cards(tx: Transaction, env: str, rows: list[dict[str, Any]],
          "at": stamp} for c in created])
     analytics = [card_event(c, events[c["id"]], stamp, invocation=invocations.get(c["invocation_id"]))
                  for c in created]
-    await record_events(tx, env, analytics)
+    await record_events(tx, env, analytics, announce=announce_events)
     timers = [t for c in created for t in timer_rows(env, c, stamp)]
     await add_timers(tx, timers)
     if announce:
@@ -274,7 +274,8 @@ async def transition(hub: Hub, tx: Transaction, env: str, card_id: str, action: 
         props["snoozedUntil"] = iso(change.snoozed_until)
     event = card_event(row, change.event, stamp, source=source, properties=props,
                        invocation=invocation)
-    await record_events(tx, env, [event])
+    await record_events(tx, env, [event],
+                        announce=bool(hub.pm.hook.hub_analytics_event.get_hookimpls()))
     await add_timers(tx, timer_rows(env, row, stamp))
     await announce_changes(tx, env, [(card_id, previous, event["id"])])
     if row["instance_id"]:

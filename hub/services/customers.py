@@ -47,12 +47,13 @@ class Conflict(ValueError):
 
 
 def customer_from_row(row: Any) -> core.Customer:
-    """The API shape of a ``hub_customer`` row (preferences completed with their defaults)."""
+    """The API shape of a ``hub_customer`` row or mapping (preferences completed with defaults)."""
+    m = getattr(row, "_mapping", row)
     return core.Customer(
-        user_id=row.user_id, fields=row.fields, tags=row.tags,
-        preferences=core.merge_preferences(row.preferences, {}), is_test_user=row.is_test_user,
-        created_at=row.created_at, updated_at=row.updated_at,
-        first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at,
+        user_id=m["user_id"], fields=m["fields"], tags=m["tags"],
+        preferences=core.merge_preferences(m["preferences"], {}), is_test_user=m["is_test_user"],
+        created_at=m["created_at"], updated_at=m["updated_at"],
+        first_seen_at=m["first_seen_at"], last_seen_at=m["last_seen_at"],
     )
 
 
@@ -264,18 +265,17 @@ async def ensure_customers(conn: AsyncConnection, env: str, user_ids: Sequence[s
 # --- read -----------------------------------------------------------------------------------
 
 _GET = select(tables.customer)
+_GET_ONE = _GET.where(C.environment_id == bindparam("env"), C.user_id == bindparam("user_id"))
 
 
 async def get_customer(hub: Hub, env: str, user_id: str) -> core.Customer:
     """One customer; ``NotFound`` when the environment has no such user id."""
     if core.check_user_id(user_id):
         raise NotFound(user_id)  # no stored id can look like this (and PostgreSQL refuses NUL)
-    async with hub.db.connect() as conn:
-        row = (await conn.execute(
-            _GET.where(C.environment_id == env, C.user_id == user_id))).first()
-    if row is None:
+    rows = await hub.db.read(_GET_ONE, {"env": env, "user_id": user_id})
+    if not rows:
         raise NotFound(user_id)
-    return customer_from_row(row)
+    return customer_from_row(rows[0])
 
 
 _CURSOR_VERSION = "c1"

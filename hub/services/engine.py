@@ -339,9 +339,12 @@ class Run:
                                                          "updated_at", "ended_at")}}
                  for i in self.changed.values()],
             )
-        await card_service.insert_cards(self.tx, self.env, self.cards, self.invocations, self.stamp,
-                                        announce=bool(self.hub.pm.hook.hub_card_changed.get_hookimpls()))
-        await record_events(self.tx, self.env, self.events)
+        await card_service.insert_cards(
+            self.tx, self.env, self.cards, self.invocations, self.stamp,
+            announce=bool(self.hub.pm.hook.hub_card_changed.get_hookimpls()),
+            announce_events=bool(self.hub.pm.hook.hub_analytics_event.get_hookimpls()))
+        await record_events(self.tx, self.env, self.events,
+                            announce=bool(self.hub.pm.hook.hub_analytics_event.get_hookimpls()))
         await card_service.add_timers(self.tx, self.timers)
         for name, args, job_id, defer in self.jobs:
             await self.tx.enqueue(name, args, job_id=job_id, defer_until=defer)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from hub import queue
+from hub.core import lifecycle
 from hub.core.clock import now
 from hub.db import tables
 from hub.services import cards as card_service
@@ -37,9 +38,15 @@ async def fire_timer(ctx: dict[str, Any], timer_id: int) -> bool:
         env = row["environment_id"]
         if row["kind"] in CARD_ACTIONS:
             try:
-                await card_service.transition(hub, tx, env, row["ref_id"], CARD_ACTIONS[row["kind"]])
-            except (card_service.CardActionError, card_service.CardNotFound):
-                pass  # the card moved on (completed, cancelled, snoozed again): nothing to do
+                card = await card_service.load_card(tx.conn, env, row["ref_id"])
+            except card_service.CardNotFound:
+                return True
+            # The card may have moved on since the timer was set (snoozed again until later,
+            # completed, cancelled): act only if this timer's action is what is due now.
+            due = lifecycle.due_action(card["status"], now=now(), embargo_until=card["embargo_until"],
+                                       snoozed_until=card["snoozed_until"], expires_at=card["expires_at"])
+            if due == CARD_ACTIONS[row["kind"]]:
+                await card_service.transition(hub, tx, env, row["ref_id"], due)
             return True
         if row["kind"] == "flow_resume":
             payload = row["payload"]

@@ -53,7 +53,7 @@ def test_a_built_event_has_every_top_level_key_and_every_context_key():
     assert tuple(event) == core.TOP_LEVEL_KEYS
     assert set(event) == {"id", "endUserId", "analyticsEvent", "timestamp", "properties", "hostContext",
                           "eventContext", "sdkContext", "streamContext", "cardContext", "platformContext"}
-    assert uuid.UUID(event["id"]).version == 4
+    assert uuid.UUID(event["id"]).version == 7  # time-ordered (hub.core.ids)
     assert event["endUserId"] == "ana" and event["analyticsEvent"] == "card-published"
     assert event["timestamp"] == "2024-05-01T12:00:00.123Z"
     assert event["properties"] == {"a": 1} and event["hostContext"] == {}
@@ -244,3 +244,13 @@ def test_a_valid_sdk_event_gives_build_event_arguments():
 def test_invalid_sdk_events_name_the_field(raw, field):
     _fields, issues = check_sdk_event(raw, NOW)
     assert field in [i.field for i in issues], issues
+
+
+def test_event_ids_made_in_one_instant_sort_in_the_order_they_were_made():
+    from datetime import UTC, datetime
+
+    from hub.core.analytics import build_event
+
+    stamp = datetime.now(UTC)
+    ids = [build_event("action-flow-started", user_id="u", timestamp=stamp)["id"] for _ in range(5000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)

@@ -695,3 +695,13 @@ def test_the_example_in_the_docs_is_a_valid_definition():
     assert block is not None
     definition = parse_definition(json.loads(block.group(1)))
     assert definition.name == "Fraud alert" and not definition.allows("list")
+
+
+def test_a_definition_without_steps_is_refused_naming_steps():
+    import pytest
+
+    from hub.core.flows import FlowError, parse_definition
+
+    with pytest.raises(FlowError) as error:
+        parse_definition({"name": "x"})
+    assert any(issue.field == "steps" and "required" in issue.reason for issue in error.value.issues)

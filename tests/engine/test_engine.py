@@ -233,6 +233,25 @@ async def test_instances_finish_on_the_version_they_started_with(flows, hub, hub
     assert blocked["flowVersion"] == 1
 
 
+async def test_a_snooze_moved_later_is_not_ended_by_its_first_timer(flows, hub, hub_env, clock, run_jobs):
+    from datetime import timedelta
+
+    await flows.publish("welcome", CARD_FLOW)
+    await flows.start("welcome", target={"usersById": ["ned"]})
+    await run_jobs()
+    [card] = await flows.cards(userId="ned")
+    for minutes in (10, 60):
+        async with transaction(hub) as tx:
+            await card_service.transition(hub, tx, hub_env.id, card["cardInstanceId"], "snooze",
+                                          source="user", until=clock.current + timedelta(minutes=minutes))
+    clock.advance(minutes=11)
+    await flows.fire_due_timers(clock)
+    assert (await flows.cards(userId="ned"))[0]["status"] == "snoozed"
+    clock.advance(minutes=50)
+    await flows.fire_due_timers(clock)
+    assert (await flows.cards(userId="ned"))[0]["status"] == "active"
+
+
 async def test_embargo_expiry_and_snooze_follow_the_clock(flows, hub, hub_env, clock, run_jobs):
     from datetime import timedelta
 
@@ -280,8 +299,10 @@ async def test_cancelling_cards(flows, hub_client, hub_env, run_jobs):
     again = await hub_client.post(url, headers=hub_env.headers(), json={
         "cardInstanceIds": [ida["cardInstanceId"], "no-such-card"], "multiple": True})
     assert [r["status"] for r in again.json()["results"]] == ["unchanged", "not_found"]
-    history = (await hub_client.get(f"{url[:-7]}/{ida['cardInstanceId']}", headers=hub_env.headers())).json()
-    assert history["status"] == "cancelled" and history["history"][-1]["detail"] == {"reason": "sent in error"}
+    card_url = f"/v1/{hub_env.id}/cards/{ida['cardInstanceId']}"
+    history = (await hub_client.get(card_url, headers=hub_env.headers())).json()
+    assert history["status"] == "cancelled"
+    assert history["history"][-1]["detail"] == {"reason": "sent in error"}
 
 
 async def test_cancelling_an_invocation_cancels_its_instances_and_open_cards(flows, hub_client, hub_env,

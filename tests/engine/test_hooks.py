@@ -29,8 +29,8 @@ def hub_plugins(recorder):
     return [recorder]
 
 
-async def test_card_changes_and_events_reach_plugins_after_the_worker_runs(flows, recorder, run_jobs, hub_client,
-                                                                           hub_env):
+async def test_card_changes_and_events_reach_plugins_after_the_worker_runs(
+        flows, recorder, run_jobs, hub_client, hub_env):
     await flows.publish("welcome", CARD_FLOW)
     await flows.start("welcome", target={"usersById": ["kim"]})
     await run_jobs()
