@@ -97,9 +97,9 @@ HubDep: TypeAlias = NamedDependency[Hub]
 def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
                plugins: Iterable[Any] = ()) -> Litestar:
     """Build the HTTP API. Routes come from plugins (the core's own routes are plugins too)."""
-    from hub.api.auth import api_guard, check_route_auth
+    from hub.api.auth import check_route_auth, request_guard
     from hub.api.middleware import request_context_middleware
-    from hub.api.problems import exception_handlers, json_body_guard
+    from hub.api.problems import exception_handlers
 
     hub = hub or Hub(settings, plugins=plugins)
     configure_logging(hub.settings)
@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
     app = Litestar(
         route_handlers=handlers,
         dependencies={"hub": Provide(lambda: hub, use_cache=True, sync_to_thread=False)},
-        guards=[api_guard, json_body_guard],
+        guards=[request_guard],
         exception_handlers=exception_handlers(),
         middleware=[request_context_middleware],
         on_startup=[on_startup],

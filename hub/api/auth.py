@@ -26,7 +26,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath
 from sqlalchemy import select
 
-from hub.api.problems import FieldError, Problem
+from hub.api.problems import FieldError, Problem, json_body_guard
 from hub.db import tables
 from hub.hookspecs import hookimpl
 
@@ -137,6 +137,13 @@ async def api_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     if not role_grants(claims.roles, permission):
         raise Problem(403, f"the client's roles {list(claims.roles)} do not grant {permission!r}")
     connection.scope.setdefault("state", {})["auth"] = claims
+
+
+async def request_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """The app's one guard: content type, then authentication (Litestar copies the connection
+    once per guard, so one guard that does both is measurably cheaper than two)."""
+    await json_body_guard(connection, handler)
+    await api_guard(connection, handler)
 
 
 def check_route_auth(app: Litestar) -> None:

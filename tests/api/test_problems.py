@@ -278,7 +278,9 @@ async def test_non_json_body_is_415(hub_client, hub_env):
 
 
 async def test_json_under_another_content_type_is_415(hub_app, hub_client, hub_env):
-    assert json_body_guard in hub_app.guards
+    from hub.api.auth import request_guard
+
+    assert request_guard in hub_app.guards
     response = await send(hub_client, hub_env, "POST", "/fields", b'{"name": "plan", "type": "text"}',
                           {"content-type": "text/plain"})
     assert only_error(problem(response, 415))[0] == "header.content-type"
