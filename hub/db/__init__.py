@@ -125,12 +125,17 @@ class Database:
                 await conn.set_type_codec(name, schema="pg_catalog", decoder=msgspec.json.decode,
                                           encoder=lambda v: msgspec.json.encode(v).decode())
 
+        async def no_reset(conn: Any) -> None:
+            # asyncpg's default reset is a round trip (RESET ALL, UNLISTEN...) per release; these
+            # connections only ever run single read-only statements, so there is nothing to reset.
+            return None
+
         async with self._pg_lock:
             if self._pg_pool is None:
                 url = make_url(self.url).set(drivername="postgresql")
                 self._pg_pool = await asyncpg.create_pool(
                     url.render_as_string(hide_password=False), min_size=1,
-                    max_size=self.pool_size, init=setup)
+                    max_size=self.pool_size, init=setup, reset=no_reset)
         return self._pg_pool
 
     def begin(self) -> Any:
