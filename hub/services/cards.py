@@ -285,6 +285,48 @@ async def transition(hub: Hub, tx: Transaction, env: str, card_id: str, action: 
     return row
 
 
+# --- what a customer does with a card (the SDK streams plugin calls these) ---------------
+
+
+async def act(hub: Hub, env: str, card_id: str, action: str, *, user_id: str | None = None,
+              values: Mapping[str, Any] | None = None, until: datetime | None = None,
+              source: str = "user", properties: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``submit`` (with input values), ``dismiss`` or ``snooze`` (until a time) one card.
+
+    With ``user_id`` the card must be that customer's (an SDK acts only on its user's cards).
+    Raises :class:`CardNotFound` or :class:`CardActionError`.
+    """
+    lifecycle_action = {"submit": "complete", "dismiss": "dismiss", "snooze": "snooze"}.get(action)
+    if lifecycle_action is None:
+        raise CardActionError(f"unknown action {action!r}: submit, dismiss or snooze", status=422)
+    from hub.services.outbox import transaction
+
+    async with transaction(hub) as tx:
+        if user_id is not None and (await load_card(tx.conn, env, card_id))["user_id"] != user_id:
+            raise CardNotFound(card_id)
+        row = await transition(hub, tx, env, card_id, lifecycle_action, source=source, until=until,
+                               values=values, properties=properties)
+    return card_json(row)
+
+
+async def vote(hub: Hub, env: str, card_id: str, *, up: bool, user_id: str | None = None,
+               message: str | None = None, source: str = "user") -> dict[str, Any]:
+    """Record a customer's vote on a card (``card-voted-up`` / ``card-voted-down``, with an
+    optional message). A vote does not change the card's state."""
+    from hub.services.outbox import transaction
+
+    async with transaction(hub) as tx:
+        row = await load_card(tx.conn, env, card_id)
+        if user_id is not None and row["user_id"] != user_id:
+            raise CardNotFound(card_id)
+        name = "card-voted-up" if up else "card-voted-down"
+        event = card_event(row, name, clock_now(), source=source,
+                           properties={"message": message} if message else {})
+        await record_events(tx, env, [event],
+                            announce=bool(hub.pm.hook.hub_analytics_event.get_hookimpls()))
+    return event
+
+
 # --- reading --------------------------------------------------------------------------------
 
 

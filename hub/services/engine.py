@@ -247,7 +247,7 @@ class Run:
         else:
             k = tables.card.c
             status, values = (await self.tx.conn.execute(
-                select(k.status, k.values).where(k.id == card_id))).one()
+                select(k.status, k["values"]).where(k.id == card_id))).one()
         event = CARD_EVENTS.get(status or "")
         if event is not None:  # the card closed already: decide now
             self._card_outcome(inst, config["card"], status, values)

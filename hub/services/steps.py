@@ -79,7 +79,7 @@ async def http_request_step(ctx: dict[str, Any], env: str, instance_id: str, ste
                                      follow_redirects=False) as client:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(1 + int(step.config.get("retries", 0))),
-                wait=wait_exponential_jitter(initial=0.5, max=10), retry=retry_if_exception(_retryable),
+                wait=wait_exponential_jitter(multiplier=0.5, max=10), retry=retry_if_exception(_retryable),
                 reraise=True,
             ):
                 with attempt:

@@ -12,7 +12,6 @@ from hub.api.problems import (
     FieldError,
     Problem,
     humanize,
-    json_body_guard,
     msgspec_field_error,
 )
 from hub.hookspecs import hookimpl
