@@ -36,7 +36,8 @@ def fraud_flow(api_url: str) -> dict:
 
 
 async def instance(flows, env, instance_id):
-    response = await flows.client.get(f"/v1/{env.id}/action-flow/instances/{instance_id}", headers=env.headers())
+    url = f"/v1/{env.id}/action-flow/instances/{instance_id}"
+    response = await flows.client.get(url, headers=env.headers())
     return response.json()
 
 
@@ -78,7 +79,8 @@ async def test_fraud_alert_recognised_thanks_the_customer_by_name(flows, hub, hu
     assert fraud_api.requests == []
 
 
-async def test_fraud_alert_without_an_answer_reminds_then_escalates(flows, hub_env, run_jobs, clock, fraud_api):
+async def test_fraud_alert_without_an_answer_reminds_then_escalates(
+        flows, hub_env, run_jobs, clock, fraud_api):
     await flows.publish("fraud-alert", fraud_flow(fraud_api.url))
     await flows.start("fraud-alert", target={"usersById": ["quin"]}, payload={"variables": FRAUD_VARIABLES})
     await run_jobs()
