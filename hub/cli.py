@@ -54,6 +54,36 @@ async def _with_db(settings: Settings, fn: Callable[[Any], Coroutine[Any, Any, T
         await db.dispose()
 
 
+def run_with_hub(env: str | None, action: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run ``action(hub)`` on a started Hub (database and Redis), checking ``env`` exists.
+
+    For commands that change things: their jobs go through Redis like the API's do.
+    """
+    from hub.app import Hub
+    from hub.services import environments
+
+    async def go() -> T:
+        hub = Hub(_settings())
+        await hub.start()
+        try:
+            if env is not None and await environments.get_environment(hub.db, env) is None:
+                raise CliError(f"environment {env!r} does not exist (hub env create {env})")
+            return await action(hub)
+        finally:
+            await hub.close()
+
+    return _run(go)
+
+
+def parse_json_option(value: str | None, name: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{name} is not valid JSON: {exc}") from None
+
+
 # --- database -------------------------------------------------------------------------------
 
 

@@ -38,6 +38,21 @@ DEMO_USERS: list[dict[str, Any]] = [
 ]
 
 
+DEMO_FLOW_ID = "fraud-alert"
+DEMO_FLOW_FILE = Path(__file__).resolve().parent / "demo" / "fraud_alert.json"
+
+
+async def _seed_flow(hub: Any) -> None:
+    """Publish the fraud alert example once (later runs leave the demo's edits alone)."""
+    from hub.services import flows
+
+    try:
+        await flows.get_flow(hub, DEMO_ENV, DEMO_FLOW_ID)
+    except flows.FlowNotFound:
+        definition = json.loads(DEMO_FLOW_FILE.read_text())
+        await flows.apply_flow(hub, DEMO_ENV, definition, DEMO_FLOW_ID)
+
+
 async def seed(settings: Settings) -> dict[str, Any]:
     """Create the demo environment once; return its API client credentials."""
     from hub.app import Hub
@@ -61,6 +76,7 @@ async def seed(settings: Settings) -> dict[str, Any]:
         for name, type_ in DEMO_FIELDS:
             await customers.define_field(hub, DEMO_ENV, name, type_)
         await customers.upsert_customers(hub, DEMO_ENV, DEMO_USERS)
+        await _seed_flow(hub)
         return known
     finally:
         await hub.close()
@@ -82,11 +98,19 @@ def _banner(settings: Settings, base: str, credentials: dict[str, Any]) -> str:
   client_id      {cid}
   client_secret  {secret}
 
+  Flow           {DEMO_FLOW_ID} (published; the fraud alert from examples/flows)
+
   Try it:
     TOKEN=$(curl -s -d grant_type=client_credentials -d client_id={cid} \\
       -d client_secret={secret} {base}/v1/{DEMO_ENV}/oauth/token \\
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
     curl -s -H "Authorization: Bearer $TOKEN" {base}/v1/{DEMO_ENV}/users/demo-user
+    curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+      {base}/v1/{DEMO_ENV}/action-flow/{DEMO_FLOW_ID}/start -d '{{"flows": [{{
+      "target": {{"usersById": ["demo-user"]}}, "payload": {{"variables": {{"amount": "$249.99",
+      "merchant": "ACME Online", "cardLast4": "4242", "paymentId": "pay-1"}}}}}}]}}'
+    .venv/bin/hub cards list --env {DEMO_ENV} --user demo-user
+    .venv/bin/hub cards submit CARD_ID --env {DEMO_ENV} --values '{{"recognised": "yes"}}'
 """
 
 

@@ -136,6 +136,61 @@ async def cancel_cards(hub: HubDep, env: FromPath[str], data: JSONBody[CancelCar
 
 
 @hookimpl
+def hub_register_cli(cli: Any) -> None:
+    import typer
+
+    from hub.cli import CliError, parse_json_option, run_with_hub
+
+    cards_cli = typer.Typer(help="Look at cards and act on them as their customer would (support, "
+                                 "testing, demos).", no_args_is_help=True)
+    cli.add_typer(cards_cli, name="cards")
+
+    @cards_cli.command("list")
+    def list_(env: str = typer.Option(..., "--env"), user: str = typer.Option(None, "--user"),
+              status: list[str] = typer.Option([], "--status")) -> None:
+        """Cards newest first. Example: hub cards list --env demo --user demo-user --status active"""
+        page = run_with_hub(env, lambda hub: service.list_cards(hub, env, user_id=user, statuses=status))
+        for card in page["cards"]:
+            typer.echo(f"{card['cardInstanceId']}  {card['status']:<10} {card['userId']:<20} "
+                       f"{card['templateName']}")
+
+    def _act(env: str, card_id: str, action: str, **kwargs: Any) -> None:
+        async def go(hub: Any) -> dict[str, Any]:
+            try:
+                if action == "cancel":
+                    [result] = await service.cancel_cards(hub, env, [card_id], kwargs["reason"], "internal")
+                    if result["status"] != "cancelled":
+                        raise CliError(f"{card_id}: {result['status']} {result.get('reason', '')}".strip())
+                    return result
+                return await service.act(hub, env, card_id, action, source="internal", **kwargs)
+            except service.CardNotFound:
+                raise CliError(f"no card {card_id} in {env}") from None
+            except service.CardActionError as exc:
+                details = "; ".join(f"{i.field}: {i.reason}" for i in exc.issues)
+                raise CliError(f"{exc}" + (f" ({details})" if details else "")) from None
+
+        run_with_hub(env, go)
+        typer.echo(f"{card_id}: {action} done")
+
+    @cards_cli.command("submit")
+    def submit(card_id: str, env: str = typer.Option(..., "--env"),
+               values: str = typer.Option("{}", "--values", help="JSON object of input values.")) -> None:
+        """Submit a card's form. Example: hub cards submit CARD --env demo --values '{"recognised": "no"}'"""
+        _act(env, card_id, "submit", values=parse_json_option(values, "--values"))
+
+    @cards_cli.command("dismiss")
+    def dismiss(card_id: str, env: str = typer.Option(..., "--env")) -> None:
+        """Dismiss a card. Example: hub cards dismiss CARD --env demo"""
+        _act(env, card_id, "dismiss")
+
+    @cards_cli.command("cancel")
+    def cancel(card_id: str, env: str = typer.Option(..., "--env"),
+               reason: str = typer.Option("cancelled from the command line", "--reason")) -> None:
+        """Cancel a card. Example: hub cards cancel CARD --env demo --reason 'sent in error'"""
+        _act(env, card_id, "cancel", reason=reason)
+
+
+@hookimpl
 def hub_register_routes(register: Any) -> None:
     for handler in (list_cards, get_card, cancel_cards):
         register(handler)
