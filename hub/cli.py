@@ -231,14 +231,36 @@ def serve(host: str = typer.Option(None, help="Bind address (HUB_HOST)."),
     settings = _settings()
     configure_logging(settings)
     server = _export_embedded_redis(settings)
+    options = dict(host=host or settings.host, port=port or settings.port, log_config=None,
+                   access_log=False, server_header=False, proxy_headers=True,
+                   timeout_graceful_shutdown=30, lifespan="on", factory=True)
     try:
-        uvicorn.run("hub.app:create_app", factory=True, host=host or settings.host,
-                    port=port or settings.port, workers=workers, log_config=None,
-                    access_log=False, server_header=False, proxy_headers=True,
-                    timeout_graceful_shutdown=30, lifespan="on")
+        if workers > 1:
+            uvicorn.run("hub.app:create_app", workers=workers, **options)  # type: ignore[arg-type]
+        else:
+            _uvicorn_server()(uvicorn.Config("hub.app:create_app", **options)).run()  # type: ignore[arg-type]
     finally:
         if server is not None:
             server.stop()
+
+
+def _uvicorn_server() -> type:
+    import contextlib
+
+    import uvicorn
+
+    class QuietExitServer(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, which would kill the
+        process before ``hub serve`` stops the embedded Redis it started. Shut down, then
+        return normally instead."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[no-untyped-def]
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    return QuietExitServer
 
 
 @cli.command()
