@@ -95,14 +95,23 @@ async def start_test(hub: HubDep, env: FromPath[str], flow_id: FromPath[str],
     return await _start(hub, env, flow_id, data, test=True)
 
 
+async def _found(call: Any, kind: str, item_id: str, field: str, as_type: type) -> Any:
+    """Await ``call`` and shape its result; an unknown id is a 404 naming the path field."""
+    try:
+        return msgspec.convert(await call, as_type)
+    except triggers.InvocationNotFound:
+        raise Problem(404, f"no {kind} {item_id!r}", errors=[FieldError(field, f"no such {kind}")]) from None
+
+
+def _reason(data: CancelRequest | None) -> str:
+    return (data or CancelRequest()).reason
+
+
 @get("/v1/{env:str}/action-flow/invocations/{invocation_id:str}", opt={"permission": "flows:read"},
      tags=TAGS, summary="An invocation's progress")
 async def get_invocation(hub: HubDep, env: FromPath[str], invocation_id: FromPath[str]) -> Invocation:
-    try:
-        return msgspec.convert(await triggers.get_invocation(hub, env, invocation_id), Invocation)
-    except triggers.InvocationNotFound:
-        raise Problem(404, f"no invocation {invocation_id!r}",
-                      errors=[FieldError("path.invocationId", "no such invocation")]) from None
+    return await _found(triggers.get_invocation(hub, env, invocation_id), "invocation", invocation_id,
+                        "path.invocationId", Invocation)
 
 
 @post("/v1/{env:str}/action-flow/invocations/{invocation_id:str}/cancel",
@@ -110,23 +119,15 @@ async def get_invocation(hub: HubDep, env: FromPath[str], invocation_id: FromPat
       summary="Cancel an invocation and its running instances")
 async def cancel_invocation(hub: HubDep, env: FromPath[str], invocation_id: FromPath[str],
                             data: JSONBody[CancelRequest | None] = None) -> Invocation:
-    reason = data.reason if data else CancelRequest().reason
-    try:
-        return msgspec.convert(await triggers.cancel_invocation(hub, env, invocation_id, reason),
-                               Invocation)
-    except triggers.InvocationNotFound:
-        raise Problem(404, f"no invocation {invocation_id!r}",
-                      errors=[FieldError("path.invocationId", "no such invocation")]) from None
+    return await _found(triggers.cancel_invocation(hub, env, invocation_id, _reason(data)), "invocation",
+                        invocation_id, "path.invocationId", Invocation)
 
 
 @get("/v1/{env:str}/action-flow/instances/{instance_id:str}", opt={"permission": "flows:read"},
      tags=TAGS, summary="One flow instance (one customer's run of a flow)")
 async def get_instance(hub: HubDep, env: FromPath[str], instance_id: FromPath[str]) -> Instance:
-    try:
-        return msgspec.convert(await triggers.get_instance(hub, env, instance_id), Instance)
-    except triggers.InvocationNotFound:
-        raise Problem(404, f"no flow instance {instance_id!r}",
-                      errors=[FieldError("path.instanceId", "no such flow instance")]) from None
+    return await _found(triggers.get_instance(hub, env, instance_id), "flow instance", instance_id,
+                        "path.instanceId", Instance)
 
 
 @post("/v1/{env:str}/action-flow/instances/{instance_id:str}/cancel",
@@ -134,13 +135,11 @@ async def get_instance(hub: HubDep, env: FromPath[str], instance_id: FromPath[st
       summary="Cancel one flow instance and its open cards")
 async def cancel_instance(hub: HubDep, env: FromPath[str], instance_id: FromPath[str],
                           data: JSONBody[CancelRequest | None] = None) -> Instance:
-    reason = data.reason if data else CancelRequest().reason
-    try:
-        await triggers.cancel_instance(hub, env, instance_id, reason)
-        return msgspec.convert(await triggers.get_instance(hub, env, instance_id), Instance)
-    except triggers.InvocationNotFound:
-        raise Problem(404, f"no flow instance {instance_id!r}",
-                      errors=[FieldError("path.instanceId", "no such flow instance")]) from None
+    async def cancel_then_get() -> dict[str, Any]:
+        await triggers.cancel_instance(hub, env, instance_id, _reason(data))
+        return await triggers.get_instance(hub, env, instance_id)
+
+    return await _found(cancel_then_get(), "flow instance", instance_id, "path.instanceId", Instance)
 
 
 @hookimpl

@@ -321,3 +321,12 @@ async def test_cancelling_an_invocation_cancels_its_instances_and_open_cards(flo
     instance = (await hub_client.get(f"/v1/{hub_env.id}/action-flow/instances/{cards[0]['flowInstanceId']}",
                                      headers=hub_env.headers())).json()
     assert instance["status"] == "cancelled" and instance["waitingAt"] == []
+
+async def test_unknown_invocations_and_instances_are_404_naming_the_path(hub_client, hub_env):
+    for path, field in [("invocations/nope", "path.invocationId"),
+                        ("invocations/nope/cancel", "path.invocationId"),
+                        ("instances/nope", "path.instanceId"), ("instances/nope/cancel", "path.instanceId")]:
+        method = hub_client.post if path.endswith("cancel") else hub_client.get
+        response = await method(f"/v1/{hub_env.id}/action-flow/{path}", headers=hub_env.headers())
+        assert response.status_code == 404, path
+        assert response.json()["errors"][0]["field"] == field
