@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import get, post
+from litestar import Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from hub.api.problems import FieldError, Problem, invalid
@@ -135,6 +135,41 @@ async def cancel_cards(hub: HubDep, env: FromPath[str], data: JSONBody[CancelCar
     return CancelResults([msgspec.convert(r, CancelResult) for r in results])
 
 
+class StreamContainer(msgspec.Struct):
+    id: str
+    name: str
+    createdAt: str | None
+
+
+class StreamContainerIn(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    name: str
+
+
+class StreamContainers(msgspec.Struct):
+    containers: list[StreamContainer]
+
+
+@get("/v1/{env:str}/stream-containers", opt={"permission": "cards:read"}, tags=TAGS,
+     summary="Stream containers (where apps show cards)")
+async def list_containers(hub: HubDep, env: FromPath[str]) -> StreamContainers:
+    return msgspec.convert({"containers": await service.list_containers(hub, env)}, StreamContainers)
+
+
+@post("/v1/{env:str}/stream-containers", opt={"permission": "cards:write"}, tags=TAGS,
+      status_code=201, summary="Create a stream container")
+async def create_container(hub: HubDep, env: FromPath[str],
+                           data: JSONBody[StreamContainerIn]) -> Response[StreamContainer]:
+    """Creating one that exists answers 200 with it; card templates and ``cardOptions`` name
+    containers in ``streams`` / ``targetStreamIds``."""
+    try:
+        container, created = await service.create_container(hub, env, data.id, data.name)
+    except service.CardActionError as exc:
+        errors = [FieldError(i.field, i.reason) for i in exc.issues]
+        raise Problem(exc.status, str(exc), errors=errors) from None
+    return Response(msgspec.convert(container, StreamContainer), status_code=201 if created else 200)
+
+
 @hookimpl
 def hub_register_cli(cli: Any) -> None:
     import typer
@@ -192,5 +227,5 @@ def hub_register_cli(cli: Any) -> None:
 
 @hookimpl
 def hub_register_routes(register: Any) -> None:
-    for handler in (list_cards, get_card, cancel_cards):
+    for handler in (list_cards, get_card, cancel_cards, list_containers, create_container):
         register(handler)

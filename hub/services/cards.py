@@ -9,6 +9,7 @@ outbox) tells plugins with ``hub_card_changed``.
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -402,6 +403,36 @@ async def cancel_cards(hub: Hub, env: str, card_ids: Sequence[str], reason: str,
         except CardActionError as exc:
             results.append({"cardInstanceId": card_id, "status": "unchanged", "reason": str(exc)})
     return results
+
+
+# --- stream containers ----------------------------------------------------------------------
+
+CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+async def list_containers(hub: Hub, env: str) -> list[dict[str, Any]]:
+    sc = tables.stream_container.c
+    async with hub.db.connect() as conn:
+        rows = await conn.execute(select(tables.stream_container).where(sc.environment_id == env)
+                                  .order_by(sc.id))
+        return [{"id": r.id, "name": r.name, "createdAt": iso(r.created_at)} for r in rows]
+
+
+async def create_container(hub: Hub, env: str, container_id: str, name: str) -> tuple[dict[str, Any], bool]:
+    """Create a stream container (cards target it with ``streams`` / ``targetStreamIds``);
+    returns (container, created). Every environment starts with ``default``."""
+    if not CONTAINER_ID.match(container_id):
+        raise CardActionError("id: 1-64 letters, digits, '-' or '_'",
+                              [FieldIssue("id", "must be 1-64 letters, digits, '-' or '_'")], status=422)
+    if not name or len(name) > 200:
+        raise CardActionError("name: 1-200 characters", [FieldIssue("name", "must be 1-200 characters")],
+                              status=422)
+    async with hub.db.begin() as conn:
+        created = await insert_ignore(conn, tables.stream_container, {
+            "environment_id": env, "id": container_id, "name": name, "created_at": clock_now()},
+            ["environment_id", "id"])
+    found = next(c for c in await list_containers(hub, env) if c["id"] == container_id)
+    return found, bool(created)
 
 
 # --- announcing -----------------------------------------------------------------------------

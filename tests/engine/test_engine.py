@@ -330,3 +330,22 @@ async def test_unknown_invocations_and_instances_are_404_naming_the_path(hub_cli
         response = await method(f"/v1/{hub_env.id}/action-flow/{path}", headers=hub_env.headers())
         assert response.status_code == 404, path
         assert response.json()["errors"][0]["field"] == field
+
+
+async def test_stream_containers_start_with_default_and_cards_target_them(
+        flows, hub_client, hub_env, run_jobs):
+    url = f"/v1/{hub_env.id}/stream-containers"
+    listed = (await hub_client.get(url, headers=hub_env.headers())).json()["containers"]
+    assert [c["id"] for c in listed] == ["default"]
+    created = await hub_client.post(url, headers=hub_env.headers(), json={"id": "offers", "name": "Offers"})
+    assert created.status_code == 201
+    again = await hub_client.post(url, headers=hub_env.headers(), json={"id": "offers", "name": "Offers"})
+    assert again.status_code == 200
+    bad = await hub_client.post(url, headers=hub_env.headers(), json={"id": "no spaces", "name": "x"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "id"
+    await flows.publish("welcome", CARD_FLOW)
+    await flows.start("welcome", target={"usersById": ["zed"]},
+                      payload={"cardOptions": {"targetStreamIds": ["offers"], "targetPlatforms": ["ios"]}})
+    await run_jobs()
+    [card] = await flows.cards(userId="zed")
+    assert card["targetStreamIds"] == ["offers"] and card["targetPlatforms"] == ["ios"]

@@ -203,3 +203,43 @@ async def test_votes_are_recorded_as_events_without_changing_the_card(flows, hub
     [voted] = [e for e in await flows.events(userId="val") if e["analyticsEvent"] == "card-voted-down"]
     assert voted["properties"] == {"message": "not for me"}
     assert (await flows.cards(userId="val"))[0]["status"] == "active"
+
+
+class ScoreStep:
+    """A plugin's own step type: it reads the context and chooses where the flow goes."""
+
+    @staticmethod
+    def run(ctx, step, instance):
+        score = len(ctx["context"]["customer"]["userId"]) * step.config["factor"]
+        return {"output": {"score": score}, "next": step.next if score > 5 else None}
+
+
+class StepPlugin:
+    from hub.hookspecs import hookimpl
+
+    @hookimpl
+    def hub_register_step_types(self, register):
+        from hub.registry import StepType
+
+        register(StepType(name="score", run=ScoreStep.run, schema={
+            "type": "object", "required": ["factor"], "properties": {"factor": {"type": "number"}}}))
+
+
+@pytest.fixture
+def hub_plugins():
+    return [StepPlugin()]
+
+
+async def test_a_plugin_step_type_runs_in_the_engine_and_steers_the_flow(flows, run_jobs, hub_env):
+    definition = {
+        "name": "Scored",
+        "cardTemplates": [{"id": "hi", "name": "Hi", "elements": [
+            {"type": "text", "text": "Score {{steps.rate.score}}"}]}],
+        "steps": [{"id": "rate", "type": "score", "factor": 2, "next": "send"},
+                  {"id": "send", "type": "card", "template": "hi"}],
+    }
+    await flows.publish("scored", definition)
+    await flows.start("scored", target={"usersById": ["abc", "x"]})
+    await run_jobs()
+    [card] = await flows.cards()
+    assert card["userId"] == "abc" and card["content"]["elements"][0]["text"] == "Score 6"
