@@ -37,7 +37,7 @@ from hub.logging import get_logger
 log = get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-TYPE_BASE = "https://hub.dev/problems/"
+TYPE_BASE = "urn:hub:problem:"  # a URN, so it names no web page
 
 _TITLES = {
     400: "Bad request",
