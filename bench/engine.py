@@ -505,10 +505,8 @@ async def throughput(res: Result, server: Server, bearer: str, probe: Probe, lua
                          f"wrk started ({res.wrk_invocations / res.backlog_s:,.0f} cards/s)")
 
 
-async def run_backend(backend: str, args: argparse.Namespace, workdir: Path, lua: Path,
-                      servers: list[Server]) -> Result:
-    count = args.customers if backend == "postgres" else args.sqlite_customers
-    res = Result(backend, customers=count)
+def fresh_stores(backend: str, args: argparse.Namespace, workdir: Path) -> tuple[str, str]:
+    """The database URL (PostgreSQL emptied) and the Redis URL (flushed; empty: embedded)."""
     db_url = database_url(backend, args.pg_url, workdir)
     redis_url = args.redis_url if backend == "postgres" else ""
     if redis_url:
@@ -516,6 +514,13 @@ async def run_backend(backend: str, args: argparse.Namespace, workdir: Path, lua
 
         with Redis.from_url(redis_url) as r:
             r.flushdb()
+    return db_url, redis_url
+
+
+async def run_backend(backend: str, args: argparse.Namespace, workdir: Path, lua: Path,
+                      servers: list[Server], db_url: str, redis_url: str) -> Result:
+    count = args.customers if backend == "postgres" else args.sqlite_customers
+    res = Result(backend, customers=count)
     env = hub_env(db_url, redis_url, args.hub_env)
     client = prepare_hub(workdir, env, ENV)
     flow_file = workdir / "flow.json"
@@ -545,9 +550,10 @@ async def run_backend(backend: str, args: argparse.Namespace, workdir: Path, lua
         warm = await asyncio.to_thread(start_post, server.url, bearer, {"usersById": ["warm-up"]})
         if await wait_invocation(probe, warm["flowInvocationId"], 60) is None:
             raise BenchError(f"the warm-up invocation did not complete: {workers[0].tail()}")
-        await probe.drain(60)
+        log(backend, f"queue idle after the warm-up in {await probe.drain(60)} s")
         await fanout(res, server, bearer, probe, workers, args, args.profile)
         res.fanout_drain_s = await probe.drain(args.drain_timeout)
+        log(backend, f"queue idle {res.fanout_drain_s} s after the fan-out")
         if res.fanout_drain_s is None:
             res.notes.append("the queue was still busy after the fan-out")
         await latency(res, server, bearer, probe, args)
@@ -668,7 +674,9 @@ def main(argv: list[str] | None = None) -> int:
                 workdir = Path(tmp) / backend
                 workdir.mkdir()
                 started_here = len(servers)
-                results.append(asyncio.run(run_backend(backend, args, workdir, lua, servers)))
+                db_url, redis_url = fresh_stores(backend, args, workdir)
+                results.append(asyncio.run(run_backend(backend, args, workdir, lua, servers,
+                                                       db_url, redis_url)))
                 for server in reversed(servers[started_here:]):
                     server.stop()
                 del servers[started_here:]

@@ -79,7 +79,7 @@ def problem(response, status: int) -> dict[str, Any]:
     assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers
     body = response.json()
     assert body["status"] == status
-    assert body["type"].startswith("https://")
+    assert body["type"].startswith("urn:hub:problem:")
     assert body["title"] and body["detail"]
     assert body["requestId"] == response.headers["x-request-id"]
     if 400 <= status < 500:
