@@ -65,8 +65,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """How often workers sweep the outbox for rows whose enqueue never happened."""
     outbox_grace_seconds: float = 10.0
     """Age an outbox row must reach before the relay treats it as missed."""
-    db_pool_size: int = 20
-    """Connections per process to PostgreSQL (kept open; requests beyond it wait for one)."""
+    db_pool_size: int = 10
+    """PostgreSQL connections per process for transactions, and as many again for hot reads
+    (kept open; requests beyond them wait for one). Mind PostgreSQL's ``max_connections``."""
     metrics_token: str = ""
     """If set, ``/metrics`` requires ``Authorization: Bearer <token>``."""
     allow_private_urls: bool = False
