@@ -15,7 +15,7 @@ def _fallback(value: Any) -> Any:
     # arq stores a failed job's exception as its result; keep its text, not the object.
     if isinstance(value, BaseException):
         return f"{type(value).__name__}: {value}"
-    raise NotImplementedError(f"cannot serialise {type(value).__name__} in a job")
+    raise TypeError(f"cannot serialise {type(value).__name__} in a job: pass ids and plain data")
 
 
 _encoder = msgspec.msgpack.Encoder(enc_hook=_fallback)
