@@ -50,6 +50,7 @@ from common import (
     DEFAULT_PG,
     DOC,
     HUB_BIN,
+    ROOT,
     BenchError,
     Server,
     command_line,
@@ -129,6 +130,7 @@ class Result:
     fanout_cards: int = 0
     fanout_complete: bool = False
     first_card_s: float | None = None
+    last_card_s: float | None = None
     worker_hwm_mib: list[float] = field(default_factory=list)
     worker_idle_mib: list[float] = field(default_factory=list)
     worker_cpu_s: list[float] = field(default_factory=list)
@@ -148,6 +150,9 @@ class Result:
     wrk_p50: float = 0.0
     wrk_p99: float = 0.0
     wrk_invocations: int = 0
+    wrk_not202: int = 0
+    wrk_errors: int = 0
+    cpu_ms: dict[str, float] = field(default_factory=dict)
     backlog_s: float | None = None
     backlog_left: int = 0
     notes: list[str] = field(default_factory=list)
@@ -182,6 +187,17 @@ def cpu_seconds(pid: int) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return 0.0
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every process named ``postgres`` (the server is shared: an upper bound)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(entry.name))
+    return total
 
 
 class Sampler:
@@ -244,24 +260,23 @@ class Probe:
             .where(k.invocation_id == invocation_id)))[0]
         return int(count), first, last
 
-    async def unfinished(self) -> int:
+    async def unfinished(self, since: dt.datetime) -> int:
+        """Invocations created since ``since`` that have not created their instances yet."""
         v = self.tables.invocation.c
         return int((await self.rows(self.select(self.func.count()).where(
-            v.environment_id == ENV, v.status.in_(("pending", "running")))))[0][0])
+            v.environment_id == ENV, v.created_at >= since,
+            v.status.in_(("pending", "running")))))[0][0])
 
     async def api_invocations(self) -> int:
         v = self.tables.invocation.c
         return int((await self.rows(self.select(self.func.count()).where(v.environment_id == ENV)))[0][0])
 
     async def queue_ready(self) -> int:
-        """Jobs due now in arq's queue plus jobs in progress."""
+        """Jobs due now in arq's queue, cron jobs aside (a job stays there until it is done)."""
         from hub.queue import QUEUE_NAME
 
-        ready = await self.redis.zcount(QUEUE_NAME, "-inf", int(time.time() * 1000))
-        in_progress = 0
-        async for _ in self.redis.scan_iter("arq:in-progress:*", count=1000):
-            in_progress += 1
-        return int(ready) + in_progress
+        due = await self.redis.zrangebyscore(QUEUE_NAME, "-inf", int(time.time() * 1000))
+        return sum(1 for job in due if not job.startswith(b"cron:"))
 
     async def drain(self, limit: float) -> float | None:
         """Wait until the queue has been idle twice in a row; seconds waited, None after ``limit``."""
@@ -366,10 +381,11 @@ async def fanout(res: Result, server: Server, bearer: str, probe: Probe, workers
                 await asyncio.to_thread(spy_proc.wait, 30)
     res.worker_cpu_s = [cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
     res.worker_hwm_mib = [max(proc_status(p).get("VmHWM", 0), sampler.peak_rss[p]) / 1024 for p in pids]
-    count, first, _last = await probe.cards_of(invocation_id)
+    count, first, last = await probe.cards_of(invocation_id)
     res.fanout_cards = count
     if first is not None:
         res.first_card_s = first.timestamp() - accepted
+        res.last_card_s = last.timestamp() - accepted
     if row is not None and row.status == "completed" and row.completed_at is not None:
         res.fanout_complete = True
         res.fanout_s = row.completed_at.timestamp() - accepted
@@ -431,7 +447,7 @@ async def latency(res: Result, server: Server, bearer: str, probe: Probe, args: 
     headers = {"Authorization": f"Bearer {bearer}"}
     poller = asyncio.create_task(poll())
     async with httpx.AsyncClient(base_url=server.url, headers=headers, limits=limits,
-                                 timeout=10.0) as client:
+                                 timeout=30.0) as client:
         tasks = []
         t0 = time.monotonic() + 0.2
         for n in range(total):
@@ -456,7 +472,8 @@ async def latency(res: Result, server: Server, bearer: str, probe: Probe, args: 
     res.lat_commit_p50, res.lat_commit_p99 = pct(commit, 50), pct(commit, 99)
     res.lat_created_p50, res.lat_created_p99 = pct(stamped, 50), pct(stamped, 99)
     if res.lat_not202:
-        raise BenchError(f"{res.lat_not202} of {total} start requests at {args.rate:g}/s were not 202")
+        res.notes.append(f"latency: {res.lat_not202} of {total} start requests were not answered 202 "
+                         "within 30 s (status 0: timed out)")
     if res.lat_missing:
         res.notes.append(f"latency: {res.lat_missing} cards not committed 30 s after the last request")
     log(res.backend, f"latency at {res.lat_rate:.0f}/s: 202 p50 {res.lat_ack_p50:.0f} ms; card committed "
@@ -464,9 +481,13 @@ async def latency(res: Result, server: Server, bearer: str, probe: Probe, args: 
 
 
 async def throughput(res: Result, server: Server, bearer: str, probe: Probe, lua: Path,
-                     args: argparse.Namespace) -> None:
+                     args: argparse.Namespace, workers: list[Server]) -> None:
     before = await probe.api_invocations()
-    argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration:g}s", "--timeout", "5s",
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    # `hub serve` with one HTTP process runs uvicorn in that process; the workers are single processes.
+    serve_cpu0, pg_cpu0 = cpu_seconds(server.pid), postgres_cpu_seconds()
+    workers_cpu0 = [cpu_seconds(w.pid) for w in workers]
+    argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration:g}s", "--timeout", "10s",
             "-s", str(lua), "-H", f"Authorization: Bearer {bearer}", server.url + START_PATH,
             "--", res.backend[:2]]
     started = time.monotonic()
@@ -476,10 +497,12 @@ async def throughput(res: Result, server: Server, bearer: str, probe: Probe, lua
     except subprocess.TimeoutExpired as exc:
         raise BenchError("wrk did not finish in time") from exc
     data = parse_wrk(done)
+    serve_cpu = cpu_seconds(server.pid) - serve_cpu0
     errors = data["connect"] + data["read"] + data["write"] + data["timeout"]
-    if data["not202"] or data["non2xx"] or errors:
-        raise BenchError(f"start endpoint: {data['not202']} answers not 202 and {errors} socket errors "
-                         f"out of {data['requests']} requests")
+    res.wrk_not202, res.wrk_errors = data["not202"], errors
+    if data["not202"] or errors:  # reported (and the target missed), not fatal: the rest still counts
+        res.notes.append(f"start endpoint: {data['not202']} answers not 202 and {errors} socket errors "
+                         f"(timeouts: {data['timeout']}) out of {data['requests']} requests")
     res.wrk_requests = data["requests"]
     res.wrk_rps = data["requests"] / (data["duration_us"] / 1e6)
     res.wrk_p50, res.wrk_p99 = data["p50_us"] / 1000, data["p99_us"] / 1000
@@ -488,18 +511,26 @@ async def throughput(res: Result, server: Server, bearer: str, probe: Probe, lua
         raise BenchError(f"wrk saw {res.wrk_requests} 202s but only {res.wrk_invocations} invocations "
                          "were recorded")
     log(res.backend, f"start endpoint: {res.wrk_rps:,.0f} req/s (p50 {res.wrk_p50:.1f} ms, "
-                     f"p99 {res.wrk_p99:.1f} ms); {await probe.unfinished():,} invocations left to run")
+                     f"p99 {res.wrk_p99:.1f} ms); {await probe.unfinished(since):,} invocations left to run")
     deadline = time.monotonic() + args.drain_timeout
     while time.monotonic() < deadline:
-        left = await probe.unfinished()
+        left = await probe.unfinished(since)
         if left == 0:
             res.backlog_s = time.monotonic() - started
             break
         await asyncio.sleep(0.5)
     else:
-        res.backlog_left = await probe.unfinished()
+        res.backlog_left = await probe.unfinished(since)
         res.notes.append(f"backlog: {res.backlog_left:,} invocations still unfinished "
                          f"{args.drain_timeout:g} s after wrk stopped")
+    if res.backlog_s is not None:
+        pg_cpu = postgres_cpu_seconds() - pg_cpu0
+        workers_cpu = sum(cpu_seconds(w.pid) - c for w, c in zip(workers, workers_cpu0, strict=True))
+        res.cpu_ms = {"serve": serve_cpu / res.wrk_invocations * 1000,
+                      "workers": workers_cpu / res.wrk_invocations * 1000}
+        if res.backend == "postgres":
+            res.cpu_ms["postgres"] = pg_cpu / res.wrk_invocations * 1000
+        log(res.backend, "CPU ms per start: " + ", ".join(f"{k} {v:.2f}" for k, v in res.cpu_ms.items()))
     if res.backlog_s is not None:
         log(res.backend, f"backlog of {res.wrk_invocations:,} invocations done {res.backlog_s:.1f}s after "
                          f"wrk started ({res.wrk_invocations / res.backlog_s:,.0f} cards/s)")
@@ -558,7 +589,7 @@ async def run_backend(backend: str, args: argparse.Namespace, workdir: Path, lua
             res.notes.append("the queue was still busy after the fan-out")
         await latency(res, server, bearer, probe, args)
         await probe.drain(args.drain_timeout)
-        await throughput(res, server, bearer, probe, lua, args)
+        await throughput(res, server, bearer, probe, lua, args, workers)
         for worker in workers:
             worker.check_alive()
     finally:
@@ -584,7 +615,8 @@ def table(results: list[Result], args: argparse.Namespace) -> list[list[str]]:
              f"{r.fanout_s or 0:.1f} s{done}, {cps:,.0f} cards/s",
              f"≤ {TARGETS['fanout_s']:g} s, ≥ {TARGETS['fanout_cps']:,.0f}/s: "
              + verdict(r.fanout_complete and cps >= TARGETS["fanout_cps"])],
-            [r.backend, "  first card committed after the 202", f"{r.first_card_s or 0:.1f} s", ""],
+            [r.backend, "  first / last card stamped (created_at) after the 202",
+             f"{r.first_card_s or 0:.1f} s / {r.last_card_s or 0:.1f} s", ""],
             [r.backend, "  worker peak RSS (VmHWM), idle RSS before",
              " / ".join(f"{m:.0f}" for m in r.worker_hwm_mib) + " MiB (idle "
              + " / ".join(f"{m:.0f}" for m in r.worker_idle_mib) + ")", ""],
@@ -594,20 +626,34 @@ def table(results: list[Result], args: argparse.Namespace) -> list[list[str]]:
             [r.backend, "  customers loaded in-process first (not counted)", f"{r.load_s:.1f} s", ""],
             [r.backend, f"start endpoint, 1 user, wrk -c{args.connections} {args.duration:g}s",
              f"{r.wrk_rps:,.0f} req/s (p50 {r.wrk_p50:.1f} ms, p99 {r.wrk_p99:.1f} ms), "
-             f"{r.wrk_requests:,} × 202",
-             f"≥ {rps_target:,.0f} req/s: " + verdict(r.wrk_rps >= rps_target)],
+             f"{r.wrk_requests - r.wrk_not202:,} × 202"
+             + (f", {r.wrk_not202} not 202, {r.wrk_errors} socket errors"
+                if r.wrk_not202 or r.wrk_errors else ""),
+             f"≥ {rps_target:,.0f} req/s: " + verdict(r.wrk_rps >= rps_target and not r.wrk_not202
+                                                     and not r.wrk_errors)],
             [r.backend, "  workers finish that backlog",
              (f"{r.backlog_s:.1f} s after wrk started, {r.wrk_invocations / r.backlog_s:,.0f} "
               "invocations/s" if r.backlog_s else f"not within the bound ({r.backlog_left:,} left)"), ""],
+            [r.backend, "  CPU per started flow (wrk + backlog)",
+             ", ".join(f"{k} {v:.1f} ms" for k, v in r.cpu_ms.items()) or "-", ""],
             [r.backend, f"trigger accepted → card committed, open loop {r.lat_rate:.0f} req/s",
              f"p50 {r.lat_commit_p50:.0f} ms, p99 {r.lat_commit_p99:.0f} ms ({r.lat_sent:,} requests)",
              f"p99 ≤ {TARGETS['p99_ms']:g} ms: " + verdict(r.lat_commit_p99 <= TARGETS["p99_ms"]
-                                                           and not r.lat_missing)],
+                                                           and not r.lat_missing and not r.lat_not202)],
             [r.backend, "  202 answered", f"p50 {r.lat_ack_p50:.0f} ms, p99 {r.lat_ack_p99:.0f} ms", ""],
             [r.backend, "  card created_at (stamped before commit)",
              f"p50 {r.lat_created_p50:.0f} ms, p99 {r.lat_created_p99:.0f} ms", ""],
         ]
     return out
+
+
+def git_commit() -> str:
+    try:
+        head = run_cmd(["git", "rev-parse", "--short", "HEAD"], ROOT, dict(os.environ), 10).strip()
+        dirty = run_cmd(["git", "status", "--porcelain", "--", "hub"], ROOT, dict(os.environ), 10).strip()
+    except (BenchError, OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + (" with uncommitted changes under hub/" if dirty else "")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -663,6 +709,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     if "postgres" in backends:
         info["postgresql server"] = postgres_version(args.pg_url)
+    info["hub commit"] = git_commit()
     results: list[Result] = []
     servers: list[Server] = []
     try:

@@ -54,8 +54,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     log_format: str = "json"
     """``json`` (one JSON object a line) or ``console`` (coloured, for humans)."""
     worker_max_jobs: int = 0
-    """Jobs one ``hub worker`` process runs concurrently. 0: 50 on PostgreSQL, 4 on SQLite (which
-    has one writer at a time, so more would only queue on its lock)."""
+    """Jobs one ``hub worker`` process runs concurrently. 0: ``HUB_DB_POOL_SIZE`` on PostgreSQL, 4 on
+    SQLite (one writer at a time); more would only queue on the pool or the lock."""
     job_timeout_seconds: int = 60
     """A job running longer than this is cancelled and retried. A job whose worker died is run
     again once this plus 10 s has passed, so keep jobs short (they work in chunks)."""

@@ -90,7 +90,9 @@ def worker_settings(hub: Hub) -> dict[str, Any]:
         "job_serializer": queue.serialize,
         "job_deserializer": queue.deserialize,
         "queue_name": queue.QUEUE_NAME,
-        "max_jobs": hub.settings.worker_max_jobs or (4 if hub.settings.is_sqlite else 50),
+        # More concurrent jobs than database connections would only queue on the pool.
+        "max_jobs": hub.settings.worker_max_jobs or (4 if hub.settings.is_sqlite
+                                                     else max(1, hub.settings.db_pool_size)),
         "job_timeout": hub.settings.job_timeout_seconds,
         "max_tries": hub.settings.job_max_tries,
         "keep_result": 3600,

@@ -194,13 +194,24 @@ async def sweep_invocations(ctx: dict[str, Any]) -> int:
         chunks = (await conn.execute(select(ch.environment_id, ch.invocation_id, ch.lo, ch.hi).join(
             tables.invocation, and_(V.environment_id == ch.environment_id, V.id == ch.invocation_id)
         ).where(V.status == "running", ch.done_at.is_(None), ch.created_at < cutoff).limit(1000))).all()
+    swept = 0
     for env, invocation_id in pending:
-        await queue.enqueue(hub.redis, "run_invocation", [env, invocation_id],
-                            f"sweep:invocation:{env}:{invocation_id}:{bucket}")
+        if not await _job_alive(hub, f"invocation:{env}:{invocation_id}"):
+            await queue.enqueue(hub.redis, "run_invocation", [env, invocation_id],
+                                f"sweep:invocation:{env}:{invocation_id}:{bucket}")
+            swept += 1
     for env, invocation_id, lo, hi in chunks:
-        await queue.enqueue(hub.redis, "fanout_chunk", [env, invocation_id, lo, hi],
-                            f"sweep:chunk:{env}:{invocation_id}:{hi}:{bucket}")
-    return len(pending) + len(chunks)
+        if not await _job_alive(hub, f"chunk:{env}:{invocation_id}:{hi}"):
+            await queue.enqueue(hub.redis, "fanout_chunk", [env, invocation_id, lo, hi],
+                                f"sweep:chunk:{env}:{invocation_id}:{hi}:{bucket}")
+            swept += 1
+    return swept
+
+
+async def _job_alive(hub: Hub, job_id: str) -> bool:
+    """Whether the original job is still queued or running (a big fan-out's later chunks wait
+    in the queue for minutes: they are not lost, and a second copy would only collide)."""
+    return bool(await hub.redis.exists(f"arq:job:{job_id}", f"arq:in-progress:{job_id}"))
 
 
 def sweep_schedule(settings: Any) -> dict[str, Any]:

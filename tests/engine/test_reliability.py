@@ -128,3 +128,24 @@ async def test_a_redis_restart_mid_run_loses_nothing(hub_settings, tmp_path, hub
 
 async def _ge(awaitable, value) -> bool:
     return (await awaitable)[0] >= value
+
+
+async def test_the_sweeper_leaves_chunks_that_are_still_queued_alone(hub, hub_env, flows):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from hub import queue
+    from hub.core import clock as clock_module
+    from hub.services import fanout
+
+    invocation = await prepare(hub, flows, hub_env.id, 1200)
+    await fanout.run_invocation({"hub": hub}, hub_env.id, invocation)  # plans three chunk jobs
+    async with hub.db.begin() as conn:  # make the chunks look old
+        await conn.execute(update(tables.invocation_chunk).values(
+            created_at=clock_module.now() - timedelta(minutes=10)))
+    queued = await hub.redis.zcard(queue.QUEUE_NAME)
+    assert await fanout.sweep_invocations({"hub": hub}) == 0
+    assert await hub.redis.zcard(queue.QUEUE_NAME) == queued
+    await hub.redis.flushdb()  # now the chunk jobs really are lost
+    assert await fanout.sweep_invocations({"hub": hub}) == 3
