@@ -6,6 +6,8 @@ resuming is idempotent.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -56,20 +58,36 @@ async def _resume(hub: Hub, env: str, instance_id: str, step_id: str, visit: int
         return await engine.resume_in(hub, tx, env, instance_id, step_id, visit, outcome)
 
 
+StepWork = Callable[["Hub", str, dict[str, Any], Any, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def blocking_step(work: StepWork) -> Callable[..., Awaitable[bool]]:
+    """Make ``work(hub, env, instance, step, context) -> outcome`` a job: it runs only while the
+    instance is still blocked at that step and visit, then resumes the instance with the outcome."""
+
+    @functools.wraps(work)
+    async def job(ctx: dict[str, Any], env: str, instance_id: str, step_id: str, visit: int) -> bool:
+        hub: Hub = ctx["hub"]
+        found = await _blocked(hub, env, instance_id, step_id, visit)
+        if found is None:
+            return False
+        inst, step, context = found
+        outcome = await work(hub, env, inst, step, context)
+        return await _resume(hub, env, instance_id, step_id, visit, outcome)
+
+    return job
+
+
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code >= 500 or exc.response.status_code == 429
     return isinstance(exc, httpx.TransportError)
 
 
-async def http_request_step(ctx: dict[str, Any], env: str, instance_id: str, step_id: str,
-                            visit: int) -> bool:
+@blocking_step
+async def http_request_step(hub: Hub, env: str, inst: dict[str, Any], step: Any,
+                            context: dict[str, Any]) -> dict[str, Any]:
     """Job: make a flow's HTTP request (with its timeout and retries), then resume the flow."""
-    hub: Hub = ctx["hub"]
-    found = await _blocked(hub, env, instance_id, step_id, visit)
-    if found is None:
-        return False
-    _inst, step, context = found
     config = render({k: step.config.get(k) for k in ("url", "headers", "body")}, context)
     method = step.config.get("method", "POST").upper()
     outcome: dict[str, Any] = {}
@@ -99,7 +117,7 @@ async def http_request_step(ctx: dict[str, Any], env: str, instance_id: str, ste
         outcome["error"] = f"{method} {config['url']} answered {exc.response.status_code}"
     except httpx.HTTPError as exc:
         outcome["error"] = f"{method} {config['url']} failed: {type(exc).__name__}"
-    return await _resume(hub, env, instance_id, step_id, visit, outcome)
+    return outcome
 
 
 def _response(response: httpx.Response) -> dict[str, Any]:
@@ -113,36 +131,29 @@ def _response(response: httpx.Response) -> dict[str, Any]:
                 "content-type", "location", "etag")}}
 
 
-async def update_customer_step(ctx: dict[str, Any], env: str, instance_id: str, step_id: str,
-                               visit: int) -> bool:
+@blocking_step
+async def update_customer_step(hub: Hub, env: str, inst: dict[str, Any], step: Any,
+                               context: dict[str, Any]) -> dict[str, Any]:
     """Job: apply a flow's profile update through the customers service, then resume."""
     from hub.services.customers import upsert_customers
 
-    hub: Hub = ctx["hub"]
-    found = await _blocked(hub, env, instance_id, step_id, visit)
-    if found is None:
-        return False
-    inst, step, context = found
     item = {"userId": inst["user_id"], **render(
         {k: v for k, v in step.config.items() if k in ("fields", "addTags", "removeTags")}, context)}
     result = (await upsert_customers(hub, env, [item]))["results"][0]
     outcome: dict[str, Any] = {"output": {"status": result["status"]}}
     if result["status"] == "error":
         outcome["error"] = "; ".join(f"{e['field']}: {e['reason']}" for e in result["errors"])
-    return await _resume(hub, env, instance_id, step_id, visit, outcome)
+    return outcome
 
 
-async def push_step(ctx: dict[str, Any], env: str, instance_id: str, step_id: str, visit: int) -> bool:
+@blocking_step
+async def push_step(hub: Hub, env: str, inst: dict[str, Any], step: Any,
+                    context: dict[str, Any]) -> dict[str, Any]:
     """Job: a flow's push step. Delivery needs a push provider plugin and registered devices;
     without them the step records that nothing was sent and the flow goes on (a push is a
     nudge, the card is the message)."""
-    hub: Hub = ctx["hub"]
-    found = await _blocked(hub, env, instance_id, step_id, visit)
-    if found is None:
-        return False
-    _inst, step, context = found
     notification = render({k: step.config.get(k) for k in ("title", "body", "data")}, context)
     providers = hub.pm.hook.hub_send_push.get_hookimpls()
     output = {"notification": notification, "sent": 0,
               "reason": "no devices registered" if providers else "no push provider installed"}
-    return await _resume(hub, env, instance_id, step_id, visit, {"output": output})
+    return {"output": output}
