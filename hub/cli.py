@@ -88,7 +88,8 @@ def parse_json_option(value: str | None, name: str) -> Any:
 
 
 @cli.command()
-def migrate(revision: str = typer.Option("head", help="Alembic revision to go to.")) -> None:
+def migrate(revision: str = typer.Option(
+        "heads", help="Alembic revision to go to (default: the newest of every branch).")) -> None:
     """Apply database migrations (run before `hub serve` after each upgrade).
 
     Example: HUB_DATABASE_URL=postgresql+asyncpg://hub@db/hub hub migrate

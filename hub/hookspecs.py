@@ -11,7 +11,9 @@ two plugins register (a job, a step type, a settings name, a UI entry) is a
 :class:`hub.registry.RegistrationError` that stops start-up.
 
 Outbound hooks are called by Hub with :func:`hub.plugins.call_hook` (every implementation, each
-result awaited) or, for ``firstresult`` hooks, :func:`hub.plugins.call_first`.
+result awaited) or, for ``firstresult`` hooks, :func:`hub.plugins.call_first`. Their first
+argument, ``hub``, is the running :class:`hub.app.Hub` (database, Redis, settings, plugin
+settings); like every pluggy argument, an implementation may leave it out of its signature.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pluggy import HookimplMarker, HookspecMarker
 if TYPE_CHECKING:
     import typer
 
+    from hub.app import Hub
     from hub.registry import JobRegistration, StepType, UiEntry
 
 hookspec = HookspecMarker("hub")
@@ -110,7 +113,7 @@ def hub_register_ui(register: Callable[[UiEntry], None]) -> None:
 
 
 @hookspec
-def hub_card_changed(card: dict[str, Any], previous: dict[str, Any] | None,
+def hub_card_changed(hub: Hub, card: dict[str, Any], previous: dict[str, Any] | None,
                      context: dict[str, Any]) -> None:
     """A card was created or changed state.
 
@@ -122,7 +125,7 @@ def hub_card_changed(card: dict[str, Any], previous: dict[str, Any] | None,
 
 
 @hookspec
-def hub_analytics_event(event: dict[str, Any]) -> None:
+def hub_analytics_event(hub: Hub, event: dict[str, Any]) -> None:
     """An analytics event was recorded.
 
     ``event`` has the shape of PROTOCOLS.md §2 (``id``, ``endUserId``, ``analyticsEvent``,
@@ -132,7 +135,8 @@ def hub_analytics_event(event: dict[str, Any]) -> None:
 
 
 @hookspec(firstresult=True)
-def hub_send_push(notification: dict[str, Any], device: dict[str, Any]) -> dict[str, Any] | None:
+def hub_send_push(hub: Hub, notification: dict[str, Any], device: dict[str, Any]
+                  ) -> dict[str, Any] | None:
     """Send one push notification to one device.
 
     Return ``None`` when the device's ``platform`` is not yours, so the next plugin is asked; the
@@ -144,7 +148,7 @@ def hub_send_push(notification: dict[str, Any], device: dict[str, Any]) -> dict[
 
 
 @hookspec
-def hub_customer_changed(customer: dict[str, Any], changes: dict[str, Any]) -> None:
+def hub_customer_changed(hub: Hub, customer: dict[str, Any], changes: dict[str, Any]) -> None:
     """A customer profile was created, changed, deleted or erased.
 
     Called from a worker after commit, at least once. ``customer`` is the profile as the API

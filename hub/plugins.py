@@ -37,6 +37,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hub.services.engine",
     "hub.services.cards",
     "hub.services.triggers",
+    "hub_plugins.sdk_streams.hooks",
+    "hub_plugins.webhooks.hooks",
 )
 
 

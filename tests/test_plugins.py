@@ -468,13 +468,13 @@ CONTEXT = {"environmentId": "acme", "eventId": "e1", "reason": "created"}
 async def test_call_hook_awaits_async_and_sync_implementations(example_installed):
     sync, async_ = SyncRecorder(), AsyncRecorder()
     pm = make_plugin_manager(only("example"), [sync, async_])
-    results = await call_hook(pm, "hub_card_changed", card=CARD, previous=None, context=CONTEXT)
+    results = await call_hook(pm, "hub_card_changed", hub=None, card=CARD, previous=None, context=CONTEXT)
     assert results == ["async card", "sync card", "example saw the card"]  # last registered first
-    results = await call_hook(pm, "hub_analytics_event", event={"id": "ev1"})
+    results = await call_hook(pm, "hub_analytics_event", hub=None, event={"id": "ev1"})
     assert results == ["async event", "sync event", "example saw the event"]
     assert sync.calls == async_.calls == [("hub_card_changed", "e1"), ("hub_analytics_event", "ev1")]
     assert [hook for hook, _ in example_installed.RECEIVED] == ["hub_card_changed", "hub_analytics_event"]
-    assert await call_hook(pm, "hub_customer_changed", customer={"userId": "u"}, changes={}) == []
+    assert await call_hook(pm, "hub_customer_changed", hub=None, customer={"userId": "u"}, changes={}) == []
     assert ("hub_customer_changed", "u") in sync.calls
 
 
@@ -487,16 +487,16 @@ async def test_a_failing_async_plugin_does_not_stop_the_others_and_its_error_is_
     after, before = AsyncRecorder(), SyncRecorder()
     pm = make_plugin_manager(only(), [before, Failing(), after])
     with pytest.raises(ConnectionError, match="webhook down"):
-        await call_hook(pm, "hub_analytics_event", event={"id": "ev2"})
+        await call_hook(pm, "hub_analytics_event", hub=None, event={"id": "ev2"})
     assert after.calls == before.calls == [("hub_analytics_event", "ev2")]
 
 
 async def test_call_hook_and_call_first_refuse_the_wrong_kind_of_hook():
     pm = make_plugin_manager(only())
     with pytest.raises(TypeError, match="call_first"):
-        await call_hook(pm, "hub_send_push", notification={}, device={})
+        await call_hook(pm, "hub_send_push", hub=None, notification={}, device={})
     with pytest.raises(TypeError, match="call_hook"):
-        await call_first(pm, "hub_analytics_event", event={})
+        await call_first(pm, "hub_analytics_event", hub=None, event={})
 
 
 class AndroidPush:
@@ -535,17 +535,17 @@ async def test_call_first_returns_the_first_non_none_result_skipping_other_platf
     android, ios = AndroidPush(), IosPush()
     # pluggy asks the last registered first: ios (async), then android (sync), then example (async)
     pm = make_plugin_manager(only("example"), [android, ios])
-    sent = await call_first(pm, "hub_send_push", notification=NOTIFICATION,
+    sent = await call_first(pm, "hub_send_push", hub=None, notification=NOTIFICATION,
                             device={"platform": "example", "token": "t1"})
     assert sent == {"status": "sent", "detail": "example delivered to t1", "retryAfter": None}
     assert (ios.asked, android.asked) == (1, 1)  # both said None: not theirs
-    assert await call_first(pm, "hub_send_push", notification=NOTIFICATION,
+    assert await call_first(pm, "hub_send_push", hub=None, notification=NOTIFICATION,
                             device={"platform": "android", "token": "t2"}) == {
         "status": "sent", "detail": "android", "retryAfter": None}
-    assert (await call_first(pm, "hub_send_push", notification=NOTIFICATION,
+    assert (await call_first(pm, "hub_send_push", hub=None, notification=NOTIFICATION,
                              device={"platform": "ios", "token": "t3"}))["detail"] == "ios"
     assert (ios.asked, android.asked) == (3, 2)  # android was not asked once ios answered
-    assert await call_first(pm, "hub_send_push", notification=NOTIFICATION,
+    assert await call_first(pm, "hub_send_push", hub=None, notification=NOTIFICATION,
                             device={"platform": "web", "token": "t4"}) is None
     assert [hook for hook, _ in example_installed.RECEIVED] == ["hub_send_push"]
 
@@ -560,7 +560,7 @@ async def test_call_first_honours_tryfirst_between_two_plugins_for_one_platform(
 
     other = AndroidPush("other")
     pm = make_plugin_manager(only(), [Preferred(), other])  # other registered last, asked last
-    result = await call_first(pm, "hub_send_push", notification=NOTIFICATION,
+    result = await call_first(pm, "hub_send_push", hub=None, notification=NOTIFICATION,
                               device={"platform": "android", "token": "t"})
     assert result["detail"] == "preferred"
     assert other.asked == 0

@@ -285,3 +285,24 @@ timer = Table(
     UniqueConstraint("kind", "ref_id", "due_at", name="uq_hub_timer_kind_ref_due"),
     Index("ix_hub_timer_pending", "fired_at", "due_at"),
 )
+
+
+# --- tables of the built-in plugins ---------------------------------------------------------
+# They ship in this distribution, so their tables join this metadata (one schema, checked
+# against the migrations by tests/db/test_migrations.py). Each plugin keeps its own tables in
+# ``plugins/<name>/tables.py`` and its migrations, an Alembic branch labelled with its name, in
+# ``plugins/<name>/migrations/``.
+
+
+def _import_builtin_plugin_tables() -> None:
+    import importlib
+    import pkgutil
+
+    import hub_plugins
+
+    for module in pkgutil.iter_modules(hub_plugins.__path__):
+        if module.ispkg and importlib.util.find_spec(f"hub_plugins.{module.name}.tables"):
+            importlib.import_module(f"hub_plugins.{module.name}.tables")
+
+
+_import_builtin_plugin_tables()

@@ -85,7 +85,7 @@ async def announce_analytics_events(ctx: dict[str, Any], env: str, ids: list[str
         body = bodies.get(event_id)
         if body is None:  # erased with its customer since (GDPR): nothing to tell
             continue
-        await call_hook(hub.pm, "hub_analytics_event", event={**body, "environmentId": env})
+        await call_hook(hub.pm, "hub_analytics_event", hub=hub, event={**body, "environmentId": env})
         announced += 1
     return announced
 

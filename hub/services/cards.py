@@ -452,7 +452,7 @@ async def announce_card_changes(ctx: dict[str, Any], env: str, changes: list[lis
         if row is None:  # erased since
             continue
         card = card_json(row)
-        await call_hook(hub.pm, "hub_card_changed", card={**card, "environmentId": env},
+        await call_hook(hub.pm, "hub_card_changed", hub=hub, card={**card, "environmentId": env},
                         previous=None if previous is None else {**card, "status": previous},
                         context={"environmentId": env, "eventId": event_id,
                                  "reason": "created" if previous is None else card["status"]})

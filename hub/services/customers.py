@@ -413,7 +413,7 @@ async def announce_customer_changes(ctx: dict[str, Any], env: str, changed: list
         # A deleted customer's id may already name a new profile: never hand that one over.
         found = None if changes.get("deleted") else profiles.get(user_id)
         customer = found or {"userId": user_id}
-        await call_hook(hub.pm, "hub_customer_changed",
+        await call_hook(hub.pm, "hub_customer_changed", hub=hub,
                         customer={**customer, "environmentId": env}, changes=changes)
     return len(changed)
 

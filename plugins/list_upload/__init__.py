@@ -1,0 +1,1 @@
+"""List upload: start a flow for every row of a CSV file, with progress and an error report."""

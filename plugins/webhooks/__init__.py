@@ -1,0 +1,2 @@
+"""Webhooks: inbound trigger endpoints that start flows (``inbound``) and outbound analytics
+webhook subscriptions (``outbound``)."""

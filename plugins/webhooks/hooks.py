@@ -1,0 +1,26 @@
+"""The webhooks plugin's hookimpls; the work is done in ``inbound`` and ``outbound``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub_plugins.webhooks import inbound, outbound
+
+from hub.hookspecs import hookimpl
+
+
+@hookimpl
+def hub_register_routes(register: Any) -> None:
+    for handler in (*inbound.ROUTES, *outbound.ROUTES):
+        register(handler)
+
+
+@hookimpl
+def hub_register_jobs(register: Any) -> None:
+    for job in (*inbound.JOBS, *outbound.JOBS):
+        register(job)
+
+
+@hookimpl
+async def hub_analytics_event(hub: Any, event: dict[str, Any]) -> None:
+    await outbound.analytics_event(hub, event)
