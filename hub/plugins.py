@@ -39,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hub.services.triggers",
     "hub_plugins.sdk_streams.hooks",
     "hub_plugins.webhooks.hooks",
+    "hub_plugins.list_upload.hooks",
 )
 
 

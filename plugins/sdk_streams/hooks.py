@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub_plugins.sdk_streams import realtime
-
 from hub.hookspecs import hookimpl
+from hub_plugins.sdk_streams import api, demo, realtime
+from hub_plugins.sdk_streams.settings import SdkStreamsSettings
+
+
+@hookimpl
+def hub_register_settings(register: Any) -> None:
+    register("sdk_streams", SdkStreamsSettings)
 
 
 @hookimpl
 def hub_register_routes(register: Any) -> None:
-    for handler in realtime.ROUTES:
+    for handler in (*api.ROUTES, *realtime.ROUTES, *demo.ROUTES):
         register(handler)
 
 
 @hookimpl
 def hub_register_jobs(register: Any) -> None:
-    for job in realtime.JOBS:
+    for job in (*api.JOBS, *realtime.JOBS):
         register(job)
 
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub_plugins.webhooks import inbound, outbound
-
 from hub.hookspecs import hookimpl
+from hub_plugins.webhooks import inbound, outbound
+from hub_plugins.webhooks.settings import WebhooksSettings
+
+
+@hookimpl
+def hub_register_settings(register: Any) -> None:
+    register("webhooks", WebhooksSettings)
 
 
 @hookimpl

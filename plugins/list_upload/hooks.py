@@ -1,0 +1,1 @@
+"""The list_upload plugin's hookimpls."""
