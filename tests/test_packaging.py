@@ -116,4 +116,10 @@ def test_migrations_run_from_a_non_editable_install(installed, tmp_path):
         "    await engine.dispose()\n"
         "asyncio.run(main())\n"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip(), "no alembic revision after upgrading"
+    # The core's head and the head of every built-in plugin's branch: plugin migrations ship too.
+    from alembic.script import ScriptDirectory
+
+    from hub.db import migrate as source
+
+    heads = ScriptDirectory.from_config(source.alembic_config()).get_heads()
+    assert result.stdout.strip() == ",".join(sorted(heads))
