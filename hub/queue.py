@@ -44,3 +44,17 @@ async def enqueue(redis: ArqRedis, job_name: str, args: list[Any], job_id: str,
     """Enqueue one job; ``False`` when a job with this id is already queued or recently done."""
     job = await redis.enqueue_job(job_name, *args, _job_id=job_id, _defer_until=defer_until)
     return job is not None
+
+
+async def known_jobs(redis: Any, job_ids: list[str]) -> set[str]:
+    """The ids among ``job_ids`` that Redis knows: queued or deferred, running, or done (result kept)."""
+    from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
+
+    if not job_ids:
+        return set()
+    async with redis.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.exists(job_key_prefix + job_id, in_progress_key_prefix + job_id,
+                        result_key_prefix + job_id)
+        counts = await pipe.execute()
+    return {job_id for job_id, count in zip(job_ids, counts, strict=True) if count}

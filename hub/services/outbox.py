@@ -7,10 +7,12 @@ Use :func:`transaction`::
         await tx.enqueue("announce", [env, ids], job_id=f"announce:{batch_id}")
 
 The outbox row is written in the same transaction as the change. After the commit the job is
-handed to the queue and its row deleted. If the process dies between the two, the relay (a cron
-job in every worker) finds the row once it is older than ``HUB_OUTBOX_GRACE_SECONDS`` and
-enqueues it. Job ids come from domain ids, so a job enqueued twice runs once while its result
-is kept, and jobs are written to be safe to run twice anyway.
+handed to the queue; the row stays until the relay (a cron job in every worker, every
+``HUB_OUTBOX_RELAY_SECONDS``) sees that Redis knows the job (queued, running or done) and deletes
+it in a batch, so the request path pays no second transaction. If the process died between the
+commit and the enqueue, the relay finds the row unknown to Redis once it is older than
+``HUB_OUTBOX_GRACE_SECONDS`` and enqueues it. Job ids come from domain ids, so a job enqueued
+twice runs once while its result is kept, and jobs are written to be safe to run twice anyway.
 """
 
 from __future__ import annotations
@@ -76,43 +78,46 @@ async def transaction(hub: Hub) -> AsyncIterator[Transaction]:
 
 
 async def flush(hub: Hub, jobs: list[PendingJob]) -> None:
-    """Hand committed jobs to the queue, then forget their outbox rows.
+    """Hand committed jobs to the queue (their outbox rows are cleared later by the relay).
 
     A failure here is logged, not raised: the change is committed and the relay will enqueue.
     """
     try:
         for job in jobs:
             await queue.enqueue(hub.redis, job.job_name, job.args, job.job_id, job.defer_until)
-        async with hub.db.begin() as conn:
-            await conn.execute(delete(tables.outbox).where(
-                tables.outbox.c.job_id.in_([job.job_id for job in jobs])
-            ))
     except Exception as exc:  # the relay is the safety net; the caller's change stands
         log.warning("outbox_flush_failed", error=repr(exc), jobs=len(jobs))
 
 
 async def relay(hub: Hub, older_than: timedelta | None = None, batch: int = 500) -> int:
-    """Enqueue outbox rows older than the grace period; returns how many were handed over."""
+    """Clear outbox rows whose job Redis knows; enqueue those it does not know once they are older
+    than the grace period. Returns how many jobs were handed over (missed enqueues)."""
     grace = older_than if older_than is not None else timedelta(
         seconds=hub.settings.outbox_grace_seconds)
     cutoff = now() - grace
     o = tables.outbox.c
-    total = 0
+    total, after = 0, 0
     while True:
         async with hub.db.connect() as conn:
             rows = (await conn.execute(
-                select(o.id, o.job_id, o.job_name, o.args, o.defer_until)
-                .where(o.created_at <= cutoff).order_by(o.id).limit(batch)
+                select(o.id, o.job_id, o.job_name, o.args, o.defer_until, o.created_at)
+                .where(o.id > after).order_by(o.id).limit(batch)
             )).all()
         if not rows:
             return total
-        for row in rows:
+        after = rows[-1].id
+        known = await queue.known_jobs(hub.redis, [row.job_id for row in rows])
+        missed = [row for row in rows if row.job_id not in known and row.created_at <= cutoff]
+        for row in missed:
             await queue.enqueue(hub.redis, row.job_name, list(row.args), row.job_id,
                                 row.defer_until)
-        async with hub.db.begin() as conn:
-            await conn.execute(delete(tables.outbox).where(o.id.in_([r.id for r in rows])))
-        total += len(rows)
-        log.info("outbox_relayed", count=len(rows))
+        done = [row.id for row in rows if row.job_id in known] + [row.id for row in missed]
+        if done:
+            async with hub.db.begin() as conn:
+                await conn.execute(delete(tables.outbox).where(o.id.in_(done)))
+        if missed:
+            total += len(missed)
+            log.info("outbox_relayed", count=len(missed))
 
 
 async def outbox_relay(ctx: dict[str, Any]) -> int:

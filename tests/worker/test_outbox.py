@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 
 import msgspec
 import pytest
@@ -28,14 +29,29 @@ async def outbox_rows(hub):
         return (await conn.execute(select(func.count()).select_from(tables.outbox))).scalar_one()
 
 
-async def test_job_is_enqueued_after_commit_and_its_outbox_row_removed(hub, run_jobs):
+async def test_job_is_enqueued_after_commit_and_the_relay_clears_its_outbox_row(hub, run_jobs):
     async with outbox.transaction(hub) as tx:
         await tx.enqueue("count_run", ["a"], job_id="count:a")
         assert await hub.redis.zcard(queue.QUEUE_NAME) == 0  # nothing before the commit
     assert await hub.redis.zcard(queue.QUEUE_NAME) == 1
+    # The request pays no second transaction: the row waits for the relay, which sees that
+    # Redis knows the job (queued here) and deletes the row without enqueueing anything.
+    assert await outbox_rows(hub) == 1
+    assert await outbox.relay(hub, older_than=timedelta(0)) == 0
     assert await outbox_rows(hub) == 0
     assert await run_jobs() == 1
     assert await runs(hub, "a") == 1
+
+
+async def test_relay_clears_rows_of_jobs_already_done_without_running_them_again(hub, run_jobs):
+    async with outbox.transaction(hub) as tx:
+        await tx.enqueue("count_run", ["done"], job_id="count:done")
+    assert await run_jobs() == 1
+    assert await outbox_rows(hub) == 1
+    assert await outbox.relay(hub, older_than=timedelta(0)) == 0  # its result is kept: known
+    assert await outbox_rows(hub) == 0
+    await run_jobs()
+    assert await runs(hub, "done") == 1
 
 
 async def test_rolled_back_transaction_enqueues_nothing(hub, run_jobs):
@@ -94,6 +110,7 @@ async def test_relay_leaves_young_rows_to_the_request_that_wrote_them(hub):
 
     assert await outbox.relay(hub, older_than=timedelta(minutes=5)) == 0
     assert await outbox_rows(hub) == 1
+    assert await hub.redis.zcard(queue.QUEUE_NAME) == 0
 
 
 async def test_the_worker_cron_relay_sweeps_missed_rows(hub, run_jobs):
