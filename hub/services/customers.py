@@ -247,8 +247,10 @@ async def _upsert_once(hub: Hub, env: str, items: Sequence[Any]) -> dict[str, An
             "failed": counts["error"]}
 
 
-async def ensure_customers(conn: AsyncConnection, env: str, user_ids: Sequence[str]) -> dict[str, int]:
-    """Create missing profiles for ``user_ids`` (in the caller's transaction); returns row ids."""
+async def ensure_customers(conn: AsyncConnection, env: str, user_ids: Sequence[str], *,
+                           row_ids: bool = True) -> dict[str, int]:
+    """Create missing profiles for ``user_ids`` (in the caller's transaction); returns their row
+    ids, or ``{}`` without reading them back when ``row_ids`` is false."""
     stamp = now()
     unique = list(dict.fromkeys(user_ids))
     if unique:
@@ -257,6 +259,8 @@ async def ensure_customers(conn: AsyncConnection, env: str, user_ids: Sequence[s
              "preferences": dict(core.DEFAULT_PREFERENCES), "is_test_user": False,
              "created_at": stamp, "updated_at": stamp} for uid in unique
         ], ["environment_id", "user_id"])
+    if not row_ids:
+        return {}
     rows = await conn.execute(select(C.id, C.user_id).where(
         C.environment_id == env, C.user_id.in_(unique)))
     return {r.user_id: r.id for r in rows}

@@ -290,7 +290,7 @@ async def _record(hub: Hub, env: str, flow_id: str, version: int, items: list[di
                              job_id=f"invocation:{env}:{invocation_id}")
             results.append({**invocation_json(row), "created": True})
         if named_users and not test:
-            await ensure_customers(tx.conn, env, named_users)  # unknown users get a profile
+            await ensure_customers(tx.conn, env, named_users, row_ids=False)  # unknown users get a profile
     return results
 
 
