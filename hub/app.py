@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -62,6 +62,7 @@ class Hub:
         self.redis_url = self.settings.redis_url
         self._redis: ArqRedis | None = None
         self._embedded: EmbeddedRedis | None = None
+        self._on_close: list[Callable[[], Awaitable[None]]] = []
         from hub.api.auth import TokenService
 
         self.tokens = TokenService(self.secret_key, self.settings.token_ttl_seconds)
@@ -80,7 +81,18 @@ class Hub:
         )
         self._redis = await queue.connect(self.redis_url)
 
+    def on_close(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Await ``callback()`` when the Hub closes, before Redis and the database go (last
+        registered first): for what a plugin starts lazily, such as a pub/sub listener."""
+        self._on_close.append(callback)
+
     async def close(self) -> None:
+        while self._on_close:
+            callback = self._on_close.pop()
+            try:
+                await callback()
+            except Exception:
+                log.exception("on_close_callback_failed", callback=repr(callback))
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None

@@ -113,13 +113,11 @@ def test_migrations_run_from_a_non_editable_install(installed, tmp_path):
         f"    engine = make_engine('sqlite+aiosqlite:///{database}')\n"
         "    await migrate.upgrade(engine)\n"
         "    print(await migrate.current(engine))\n"
+        "    print(await migrate.pending(engine))\n"
         "    await engine.dispose()\n"
         "asyncio.run(main())\n"))
     assert result.returncode == 0, result.stderr
     # The core's head and the head of every built-in plugin's branch: plugin migrations ship too.
-    from alembic.script import ScriptDirectory
-
-    from hub.db import migrate as source
-
-    heads = ScriptDirectory.from_config(source.alembic_config()).get_heads()
-    assert result.stdout.strip() == ",".join(sorted(heads))
+    at, pending = result.stdout.strip().splitlines()
+    assert pending == "[]"
+    assert {"sdk_streams", "webhooks_in", "webhooks_out"} <= {rev.rsplit("_", 1)[0] for rev in at.split(",")}

@@ -11,6 +11,7 @@ Every event has every top-level key, and every context object has every key of i
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -116,19 +117,36 @@ def parse_timestamp(text: str) -> datetime:
 
 def event_timestamp(event: Mapping[str, Any]) -> datetime:
     """The stored column value of an event built by :func:`build_event`."""
-    return parse_timestamp(str(event["timestamp"]))
+    return _parse_stored(str(event["timestamp"]))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_stored(text: str) -> datetime:
+    # The events of one change share a timestamp: parse each distinct one once.
+    return parse_timestamp(text)
 
 
 # --- building -------------------------------------------------------------------------------
 
 
+_KEY_SETS: Final[dict[tuple[str, ...], frozenset[str]]] = {}
+
+
 def _context(kind: str, keys: tuple[str, ...], given: Mapping[str, Any] | None,
              defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    values = {**(defaults or {}), **(given or {})}
-    unknown = sorted(set(values) - set(keys))
-    if unknown:  # a misspelt key would silently vanish from every export: refuse it
-        raise ValueError(f"{kind}: unknown keys {unknown}; known: {list(keys)}")
-    return {key: values.get(key) for key in keys}
+    # Built for every event the engine records (several per card): kept to C-level dict work.
+    context = dict.fromkeys(keys)
+    if defaults:
+        context.update(defaults)
+    if given:
+        known = _KEY_SETS.get(keys)
+        if known is None:
+            known = _KEY_SETS[keys] = frozenset(keys)
+        if not given.keys() <= known:  # a misspelt key would silently vanish from every export
+            unknown = sorted(set(given) - known)
+            raise ValueError(f"{kind}: unknown keys {unknown}; known: {list(keys)}")
+        context.update(given)
+    return context
 
 
 def build_event(name: str, *, user_id: str | None, timestamp: datetime,

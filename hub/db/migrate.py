@@ -53,3 +53,17 @@ async def current(engine: AsyncEngine) -> str | None:
 
     async with engine.connect() as conn:
         return await conn.run_sync(read)
+
+
+async def pending(engine: AsyncEngine) -> list[str]:
+    """Heads of the core or of a plugin branch that the database has not reached ([] when current).
+
+    A plugin branch depends on a core revision, so the database records only the branch tips:
+    a head counts as reached when it is one of them or below one of them.
+    """
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    at = tuple((await current(engine) or "").split(",")) if await current(engine) else ()
+    reached = {rev.revision for rev in script.revision_map.iterate_revisions(at, "base")} if at else set()
+    return sorted(set(script.get_heads()) - reached)

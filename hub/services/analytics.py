@@ -23,7 +23,7 @@ from hub.core import analytics as core
 from hub.core.analytics import AnalyticsError
 from hub.core.clock import now
 from hub.core.customers import FieldIssue
-from hub.db import insert_ignore, tables
+from hub.db import bulk_insert, tables
 from hub.hookspecs import hookimpl
 from hub.logging import get_logger
 from hub.plugins import call_hook
@@ -59,7 +59,7 @@ async def record_events(tx: Transaction, env: str, events: Sequence[dict[str, An
         return
     rows = [{"environment_id": env, **core.event_columns(e), "body": dict(e)} for e in events]
     for start in range(0, len(rows), _WRITE_CHUNK):
-        await insert_ignore(tx.conn, tables.analytics_event, rows[start:start + _WRITE_CHUNK], ["id"])
+        await bulk_insert(tx.conn, tables.analytics_event, rows[start:start + _WRITE_CHUNK], ["id"])
     if announce:
         await tx.enqueue(ANNOUNCE_JOB, [env, [e["id"] for e in events]],
                          job_id=f"analytics:{env}:{events[0]['id']}")

@@ -23,7 +23,7 @@ from hub.core.analytics import build_event
 from hub.core.cards import validate_submission
 from hub.core.clock import now as clock_now
 from hub.core.customers import FieldIssue
-from hub.db import insert_ignore, lock_for_write, tables
+from hub.db import bulk_insert, insert_ignore, lock_for_write, tables
 from hub.hookspecs import hookimpl
 from hub.plugins import call_hook
 from hub.services.analytics import record_events
@@ -134,7 +134,7 @@ async def add_timers(tx: Transaction, rows: list[dict[str, Any]]) -> None:
     """Write timer rows; each also gets a deferred job (the fast path; the sweeper is the net)."""
     if not rows:
         return
-    await insert_ignore(tx.conn, tables.timer, rows, ["kind", "ref_id", "due_at"])
+    await bulk_insert(tx.conn, tables.timer, rows, ["kind", "ref_id", "due_at"])
     t = tables.timer.c
     keys = [and_(t.kind == r["kind"], t.ref_id == r["ref_id"], t.due_at == r["due_at"]) for r in rows]
     found = await tx.conn.execute(select(t.id, t.due_at).where(or_(*keys), t.fired_at.is_(None)))
@@ -185,11 +185,11 @@ async def insert_cards(tx: Transaction, env: str, rows: list[dict[str, Any]],
     fresh = [v for v in values if v["id"] not in existing]
     if not fresh:
         return []
-    await tx.conn.execute(tables.card.insert(), fresh)
+    await bulk_insert(tx.conn, tables.card, fresh)
     inserted_ids = {v["id"] for v in fresh}
     events = {r["id"]: r["_event"] for r in rows}
     created = [v for v in values if v["id"] in inserted_ids]
-    await tx.conn.execute(tables.card_transition.insert(), [
+    await bulk_insert(tx.conn, tables.card_transition, [
         {"card_id": c["id"], "environment_id": env, "user_id": c["user_id"], "from_status": None,
          "to_status": c["status"], "event": events[c["id"]], "source": "internal", "detail": {},
          "at": stamp} for c in created])

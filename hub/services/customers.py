@@ -266,6 +266,18 @@ async def ensure_customers(conn: AsyncConnection, env: str, user_ids: Sequence[s
     return {r.user_id: r.id for r in rows}
 
 
+async def mark_seen(hub: Hub, env: str, user_id: str) -> None:
+    """Record that the customer was seen now (``lastSeenAt``, and ``firstSeenAt`` the first time),
+    creating the profile if this is the first time anything names them. For SDKs, which call it
+    when an end user's app talks to Hub (at most about once a minute per user: callers throttle)."""
+    stamp = now()
+    async with hub.db.begin() as conn:
+        await ensure_customers(conn, env, [user_id], row_ids=False)
+        await conn.execute(update(tables.customer).where(
+            C.environment_id == env, C.user_id == user_id,
+        ).values(last_seen_at=stamp, first_seen_at=func.coalesce(C.first_seen_at, stamp)))
+
+
 # --- read -----------------------------------------------------------------------------------
 
 _GET = select(tables.customer)

@@ -27,7 +27,7 @@ from hub.core.cards import render_card
 from hub.core.clock import now as clock_now
 from hub.core.expressions import Expression, compile_expression
 from hub.core.flows import FlowDefinition, Step
-from hub.db import lock_for_write, tables
+from hub.db import bulk_insert, lock_for_write, tables
 from hub.hookspecs import hookimpl
 from hub.logging import get_logger
 from hub.services import cards as card_service
@@ -327,7 +327,7 @@ class Run:
     async def flush(self) -> None:
         conn = self.tx.conn
         if self.new_instances:
-            await conn.execute(tables.flow_instance.insert(), [_row(i) for i in self.new_instances])
+            await bulk_insert(conn, tables.flow_instance, [_row(i) for i in self.new_instances])
         if self.changed:
             await conn.execute(
                 update(tables.flow_instance).where(FI.id == bindparam("b_id")).values(

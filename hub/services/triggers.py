@@ -217,6 +217,23 @@ async def start_flows(hub: Hub, env: str, flow_id: str, items: Sequence[Any], *,
     Returns one result per item: the invocation (``created`` false when its id was seen before).
     Raises :class:`TriggerError` (404 flow, 409 not startable, 422 invalid items).
     """
+    version, checked = await check_flows(hub, env, flow_id, items, source=source, test=test)
+    for attempt in (1, 2):
+        try:
+            return await _record(hub, env, flow_id, version, checked, source, test)
+        except IntegrityError:  # a concurrent request used the same flowInvocationId
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def check_flows(hub: Hub, env: str, flow_id: str, items: Sequence[Any], *,
+                      source: str = "api", test: bool = False) -> tuple[int, list[dict[str, Any]]]:
+    """Validate start requests exactly as :func:`start_flows` does, recording nothing (dry runs).
+
+    Returns the published version and the checked items (variables resolved); raises
+    :class:`TriggerError` like :func:`start_flows`.
+    """
     if not items:
         raise TriggerError(422, "flows: must hold at least one start request",
                            [FieldIssue("flows", "must hold at least one item")])
@@ -247,13 +264,7 @@ async def start_flows(hub: Hub, env: str, flow_id: str, items: Sequence[Any], *,
     if issues:
         first = issues[0]
         raise TriggerError(422, f"{first.field}: {first.reason}", issues)
-    for attempt in (1, 2):
-        try:
-            return await _record(hub, env, flow_id, version, checked, source, test)
-        except IntegrityError:  # a concurrent request used the same flowInvocationId
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    return version, checked
 
 
 async def _record(hub: Hub, env: str, flow_id: str, version: int, items: list[dict[str, Any]],

@@ -20,7 +20,7 @@ async def test_database_is_at_the_head_of_the_core_and_of_every_plugin_branch(hu
     heads = script.get_heads()
     # One head per branch: the core's and at least one per built-in plugin with migrations.
     assert len(heads) >= len(migrations.version_locations())
-    assert await migrations.current(hub.db.engine) == ",".join(sorted(heads))
+    assert await migrations.pending(hub.db.engine) == []
 
 
 async def test_upgrade_is_idempotent(hub):
