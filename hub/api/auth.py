@@ -146,10 +146,19 @@ async def request_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
     await api_guard(connection, handler)
 
 
+def route_handlers(route: Any) -> list[Any]:
+    """The handlers of an HTTP route (one per method) or of a WebSocket route (its one handler)."""
+    handlers = getattr(route, "route_handlers", None)
+    if handlers is None:
+        handler = getattr(route, "route_handler", None)
+        handlers = [] if handler is None else [handler]
+    return list(handlers)
+
+
 def check_route_auth(app: Litestar) -> None:
     """Refuse to start when a route under /v1/ says nothing about how it is authenticated."""
     for route in app.routes:
-        for handler in getattr(route, "route_handlers", []):
+        for handler in route_handlers(route):
             if not route.path.startswith("/v1/") or "OPTIONS" in getattr(handler, "http_methods", ()):
                 continue
             if "permission" not in handler.opt and "auth" not in handler.opt:
