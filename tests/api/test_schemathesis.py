@@ -74,16 +74,22 @@ def _to_httpx(kwargs: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-async def test_the_openapi_document_survives_schemathesis(hub_client, hub_env):
+async def test_the_openapi_document_survives_schemathesis(hub, hub_client, hub_env):
+    from hub_plugins.sdk_streams.testing import make_signer
+
     raw = (await hub_client.get("/schema/openapi.json")).json()
     schema = schemathesis.openapi.from_dict(raw)
     loop = asyncio.get_running_loop()
     auth = hub_env.headers()["Authorization"]
+    # End-user SDK routes take a customer's JWT (signed by the bank's backend), not a client token.
+    signer = await make_signer(hub, hub_env.id)
+    end_user = f"Bearer {signer.token('fuzz-user', expires_in=3600)}"
 
     def send(case: Any) -> httpx.Response:
         if "env" in (case.path_parameters or {}):
             case.path_parameters["env"] = hub_env.id
-        kwargs = case.as_transport_kwargs(base_url=BASE_URL, headers={"Authorization": auth})
+        token = end_user if "/sdk/" in case.path else auth
+        kwargs = case.as_transport_kwargs(base_url=BASE_URL, headers={"Authorization": token})
         request = _to_httpx(kwargs)
         future = asyncio.run_coroutine_threadsafe(hub_client.request(**request), loop)
         return future.result(timeout=60)
