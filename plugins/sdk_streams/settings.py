@@ -10,6 +10,17 @@ class SdkStreamsSettings(msgspec.Struct, kw_only=True, frozen=True):
     """HUB_SDK_STREAMS_JWT_LEEWAY_SECONDS: clock skew allowed when checking exp, nbf and iat."""
     jwks_cache_seconds: int = 300
     """HUB_SDK_STREAMS_JWKS_CACHE_SECONDS: how long keys fetched from a JWKS URL are reused."""
+    jwks_timeout_seconds: float = 5.0
+    """HUB_SDK_STREAMS_JWKS_TIMEOUT_SECONDS: how long fetching a JWKS URL may take."""
+    key_cache_seconds: float = 5.0
+    """HUB_SDK_STREAMS_KEY_CACHE_SECONDS: how long a process reuses an environment's SDK keys (and
+    tokens it verified with them): a deleted key stops working in every process within this."""
+    max_keys: int = 20
+    """HUB_SDK_STREAMS_MAX_KEYS: most SDK keys one environment may register."""
+    seen_interval_seconds: int = 60
+    """HUB_SDK_STREAMS_SEEN_INTERVAL_SECONDS: a customer's last-seen time is written at most this often."""
+    devices_per_user: int = 20
+    """HUB_SDK_STREAMS_DEVICES_PER_USER: devices kept per customer (least recently registered go first)."""
     poll_seconds: int = 15
     """HUB_SDK_STREAMS_POLL_SECONDS: polling interval the feed suggests to SDKs without a socket."""
     feed_limit: int = 100
