@@ -234,7 +234,9 @@ def serve(host: str = typer.Option(None, help="Bind address (HUB_HOST)."),
     server = _export_embedded_redis(settings)
     options = dict(host=host or settings.host, port=port or settings.port, log_config=None,
                    access_log=False, server_header=False, proxy_headers=True,
-                   timeout_graceful_shutdown=30, lifespan="on", factory=True)
+                   timeout_graceful_shutdown=30, lifespan="on", factory=True,
+                   # Socket frames are small JSON; a zlib context pair would cost ~37 KiB per socket.
+                   ws_per_message_deflate=False)
     try:
         if workers > 1:
             uvicorn.run("hub.app:create_app", workers=workers, **options)  # type: ignore[arg-type]

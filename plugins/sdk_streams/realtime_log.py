@@ -1,0 +1,131 @@
+"""Each user's card event log in Redis, and the channel that announces new entries.
+
+Per user (``{env}`` / ``{user}``): a counter (``...:seq``, the newest event id), a sorted set of
+frames scored by event id (``...:log``, the newest ``HUB_SDK_STREAMS_SOCKET_REPLAY_EVENTS``) and
+one marker per recorded change (``...:evt:<eventId>``) so that a change announced twice is
+logged once. One Lua script does all of it and publishes the frame, so ids are given, logged
+and published in the same order, atomically. The keys of one user share a hash tag (Redis
+Cluster keeps them in one slot).
+
+A published message is ``["<env>","<user>",<eventId>]`` + ``\\n`` + the frame: the subscriber
+routes it without decoding the frame, and sends the frame's text as is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from hub.logging import get_logger
+from hub_plugins.sdk_streams.cards import sdk_card
+
+if TYPE_CHECKING:
+    from hub.app import Hub
+
+log = get_logger(__name__)
+
+VISIBLE = "active"
+
+# KEYS: marker, seq, log. ARGV: frame tail (after the event id), message head, channel, keep, ttl.
+RECORD_SCRIPT = """
+local known = redis.call('GET', KEYS[1])
+if known then return {tonumber(known), 0} end
+local ttl = tonumber(ARGV[5])
+local id = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], id, 'EX', ttl)
+local frame = '{"type":"card","eventId":' .. id .. ',' .. ARGV[1]
+redis.call('ZADD', KEYS[3], id, frame)
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[4]) + 1))
+redis.call('EXPIRE', KEYS[3], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('PUBLISH', ARGV[3], ARGV[2] .. id .. ']\\n' .. frame)
+return {id, 1}
+"""
+
+
+def user_prefix(env: str, user: str) -> str:
+    return f"hub:sdk:{{{env}:{user}}}"
+
+
+def channel_name(redis: Any) -> str:
+    """Pub/sub channels are not scoped to a Redis database, so the channel names the database."""
+    db = redis.connection_pool.connection_kwargs.get("db", 0)
+    return f"hub:sdk:socket:db{db}"
+
+
+def change_of(card: dict[str, Any], previous: dict[str, Any] | None) -> str | None:
+    """``added``, ``updated`` or ``removed`` as the app sees it, or ``None`` when it never saw it."""
+    before = previous is not None and previous.get("status") == VISIBLE
+    now = card.get("status") == VISIBLE
+    if now:
+        return "updated" if before else "added"
+    return "removed" if before else None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    event_id: int
+    new: bool
+
+
+async def record(hub: Hub, env: str, user: str, change_id: str, frame: dict[str, Any]) -> Recorded:
+    """Give ``frame`` the user's next event id, log it and publish it; once per ``change_id``."""
+    settings = hub.plugin_settings["sdk_streams"]
+    prefix = user_prefix(env, user)
+    tail = msgspec.json.encode(frame)[1:]  # the frame's fields after "{", appended to the id
+    head = msgspec.json.encode([env, user])[:-1] + b","
+    event_id, new = await hub.redis.eval(
+        RECORD_SCRIPT, 3, f"{prefix}:evt:{change_id}", f"{prefix}:seq", f"{prefix}:log",
+        tail, head, channel_name(hub.redis), max(1, settings.socket_replay_events),
+        max(1, settings.socket_replay_ttl_seconds))
+    return Recorded(int(event_id), bool(new))
+
+
+async def card_changed(hub: Hub, card: dict[str, Any], previous: dict[str, Any] | None,
+                       context: dict[str, Any]) -> Recorded | None:
+    """Record a card change for its user's sockets; ``None`` when apps never saw the card."""
+    change = change_of(card, previous)
+    if change is None:
+        return None
+    env = str(context.get("environmentId") or card["environmentId"])
+    frame = {"change": change, "cardInstanceId": card["cardInstanceId"], "card": sdk_card(card)}
+    recorded = await record(hub, env, str(card["userId"]), str(context["eventId"]), frame)
+    if not recorded.new:
+        log.debug("sdk_socket_duplicate_change", env=env, event_id=context["eventId"])
+    return recorded
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    newest: int
+    """The user's newest event id (0 before the first one, or once the log has expired)."""
+    frames: list[tuple[int, str]]
+    """The retained frames after the id asked for, oldest first."""
+    complete: bool
+    """Whether ``frames`` holds every event after the id asked for (nothing was trimmed)."""
+
+
+async def replay(hub: Hub, env: str, user: str, after: int) -> Replay:
+    """The frames of ``user`` with an id greater than ``after``, read in one transaction."""
+    prefix = user_prefix(env, user)
+    async with hub.redis.pipeline(transaction=True) as pipe:
+        pipe.get(f"{prefix}:seq")
+        pipe.zrange(f"{prefix}:log", 0, 0, withscores=True)
+        pipe.zrangebyscore(f"{prefix}:log", f"({after}", "+inf", withscores=True)
+        seq, oldest, entries = await pipe.execute()
+    newest = int(seq or 0)
+    frames = [(int(score), member.decode()) for member, score in entries]
+    if after > newest:
+        complete = False
+    elif after == newest:
+        complete = True
+    else:
+        first = int(oldest[0][1]) if oldest else None
+        complete = first is not None and first <= after + 1
+    return Replay(newest, frames, complete)
+
+
+async def newest_id(hub: Hub, env: str, user: str) -> int:
+    return int(await hub.redis.get(f"{user_prefix(env, user)}:seq") or 0)
