@@ -21,7 +21,7 @@ from hub.core.clock import now
 from hub.core.customers import FieldIssue, check_user_id
 from hub.core.templates import parse_duration
 from hub.core.variables import resolve_variables
-from hub.db import lock_for_write, tables
+from hub.db import bulk_insert, lock_for_write, tables
 from hub.hookspecs import hookimpl
 from hub.services import cards as card_service
 from hub.services.customers import ensure_customers
@@ -323,6 +323,81 @@ async def start_invocation(hub: Hub, env: str, flow_id: str, *, target: dict[str
     return (await start_flows(hub, env, flow_id, [item], source=source, test=test))[0]
 
 
+async def start_single_user_flows(hub: Hub, tx: Any, env: str, flow_id: str,
+                                  starts: Sequence[Mapping[str, Any]], *, source: str,
+                                  batch_id: str) -> dict[str, Any]:
+    """Batch entry point: record many single-user invocations of ``flow_id`` in the caller's
+    transaction ``tx`` (list uploads start thousands per chunk this way).
+
+    Each start is ``{"flowInvocationId", "userId", "variables", "metadata"}``; variables given
+    as text are read as their declared type (``coerce_strings``). An id seen before starts
+    nothing new (``existing``), so a re-run of the same batch is a no-op. Starts that do not
+    validate are returned in ``rejected`` as ``(index, FieldIssue)`` and recorded nothing; the
+    others are written in bulk with their customers' profiles, and one ``run_invocations`` job
+    (id derived from ``batch_id``) fans them all out after commit. Raises :class:`TriggerError`
+    when the flow cannot be started at all (404 unknown, 409 not published, 403 source refused).
+    """
+    try:
+        version, defn = await published_definition(tx.conn, env, flow_id)
+    except FlowNotFound:
+        raise TriggerError(404, f"no flow {flow_id!r} in environment {env!r}") from None
+    except (FlowNotPublished, FlowArchived) as exc:
+        raise TriggerError(409, str(exc), [FieldIssue("flowConfigId", str(exc))]) from None
+    if not defn.allows(source):
+        raise TriggerError(403, f"flow {flow_id!r} cannot be started from {source}: see its triggers")
+    rejected: list[tuple[int, FieldIssue]] = []
+    checked: list[dict[str, Any]] = []
+    for index, start in enumerate(starts):
+        invocation_id, user_id = start.get("flowInvocationId"), start.get("userId")
+        issues = check_user_id(user_id, "userId")
+        if not isinstance(invocation_id, str) or not INVOCATION_ID.match(invocation_id):
+            issues.append(FieldIssue("flowInvocationId",
+                                     "must be 1-100 letters, digits, '.', '_', ':' or '-'"))
+        values, more = resolve_variables(defn.variables, start.get("variables") or {}, coerce_strings=True)
+        issues += more
+        if issues:
+            rejected.append((index, issues[0]))
+        else:
+            checked.append({"id": invocation_id, "user": user_id, "variables": values,
+                            "metadata": dict(start.get("metadata") or {})})
+    existing: set[str] = set()
+    for lo in range(0, len(checked), 500):
+        ids = [c["id"] for c in checked[lo:lo + 500]]
+        existing |= {i for (i,) in await tx.conn.execute(select(V.id).where(
+            V.environment_id == env, V.id.in_(ids)))}
+    stamp = now()
+    fresh = [c for c in checked if c["id"] not in existing]
+    rows = [{
+        "environment_id": env, "id": c["id"], "flow_id": flow_id, "flow_version": version,
+        "source": source, "test": False, "target": {"usersById": [c["user"]]},
+        "payload": {"variables": c["variables"], "metadata": c["metadata"], "notificationDetail": {},
+                    "cardOptions": {}},
+        "status": "pending", "targeted": 0, "started": 0, "fanout_cursor": None,
+        "chunks_total": None, "chunks_done": 0, "error": None, "created_at": stamp,
+        "updated_at": stamp, "completed_at": None,
+    } for c in dict((c["id"], c) for c in fresh).values()]
+    if rows:
+        await bulk_insert(tx.conn, tables.invocation, rows, ignore=["environment_id", "id"])
+        await ensure_customers(tx.conn, env, [r["target"]["usersById"][0] for r in rows], row_ids=False)
+        await tx.enqueue("run_invocations", [env, [r["id"] for r in rows]],
+                         job_id=f"invocations:{env}:{batch_id}")
+    return {"started": len(rows), "existing": len(checked) - len(fresh), "rejected": rejected,
+            "flowVersion": version}
+
+
+async def run_invocations(ctx: dict[str, Any], env: str, invocation_ids: list[str]) -> int:
+    """Job: run the fan-out of each of these invocations (one job for a batch started together).
+
+    Each one is :func:`hub.services.fanout.run_invocation`, which skips an invocation already
+    run, so the job is safe to run twice."""
+    from hub.services.fanout import run_invocation
+
+    started = 0
+    for invocation_id in invocation_ids:
+        started += await run_invocation(ctx, env, invocation_id)
+    return started
+
+
 async def get_invocation(hub: Hub, env: str, invocation_id: str) -> dict[str, Any]:
     async with hub.db.connect() as conn:
         row = (await conn.execute(select(tables.invocation).where(
@@ -417,3 +492,4 @@ async def cancel_invocation_instances(ctx: dict[str, Any], env: str, invocation_
 @hookimpl
 def hub_register_jobs(register: Any) -> None:
     register(cancel_invocation_instances)
+    register(run_invocations)
