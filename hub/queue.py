@@ -39,11 +39,38 @@ async def connect(url: str) -> ArqRedis:
                              job_deserializer=deserialize, default_queue_name=QUEUE_NAME)
 
 
+# arq's enqueue_job in one round trip: it WATCHes the job key, checks it and the result key, then
+# writes the job and its queue entry in MULTI/EXEC (four round trips). Every trigger pays for
+# its enqueue, so the same check-and-write runs here as one atomic script.
+_ENQUEUE = """
+if redis.call('exists', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('psetex', KEYS[1], ARGV[1], ARGV[2])
+redis.call('zadd', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+
+
 async def enqueue(redis: ArqRedis, job_name: str, args: list[Any], job_id: str,
                   defer_until: datetime | None = None) -> bool:
-    """Enqueue one job; ``False`` when a job with this id is already queued or recently done."""
-    job = await redis.enqueue_job(job_name, *args, _job_id=job_id, _defer_until=defer_until)
-    return job is not None
+    """Enqueue one job; ``False`` when a job with this id is already queued or recently done.
+
+    The job is stored exactly as :meth:`arq.ArqRedis.enqueue_job` stores it (same keys, same
+    serialised form, same expiry), so arq's workers and job APIs see no difference.
+    """
+    from arq.constants import job_key_prefix, result_key_prefix
+    from arq.jobs import serialize_job
+    from arq.utils import timestamp_ms, to_unix_ms
+
+    enqueue_time_ms = timestamp_ms()
+    score = to_unix_ms(defer_until) if defer_until is not None else enqueue_time_ms
+    expires_ms = score - enqueue_time_ms + redis.expires_extra_ms
+    job = serialize_job(job_name, tuple(args), {}, None, enqueue_time_ms, serializer=serialize)
+    script = getattr(redis, "_hub_enqueue", None)
+    if script is None:
+        script = redis._hub_enqueue = redis.register_script(_ENQUEUE)  # type: ignore[attr-defined]
+    done = await script(keys=[job_key_prefix + job_id, result_key_prefix + job_id, QUEUE_NAME],
+                        args=[expires_ms, job, score, job_id])
+    return bool(done)
 
 
 async def known_jobs(redis: Any, job_ids: list[str]) -> set[str]:

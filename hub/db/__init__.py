@@ -8,9 +8,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import msgspec
 from sqlalchemy import JSON, event, false, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
@@ -221,7 +223,12 @@ async def bulk_insert(conn: AsyncConnection, table: Any, rows: list[dict[str, An
     async with adapted._execute_mutex:
         if adapted._transaction is None:
             await adapted._start_transaction()
-        await adapted._connection.executemany(sql, args)
+        try:
+            await adapted._connection.executemany(sql, args)
+        except asyncpg.IntegrityConstraintViolationError as exc:  # callers catch SQLAlchemy's
+            raise IntegrityError(sql, None, exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise DBAPIError(sql, None, exc) from exc
 
 
 async def lock_for_write(conn: AsyncConnection) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.core import customers as core
 from hub.core.clock import now
 from hub.core.customers import FieldIssue
-from hub.db import insert_ignore, lock_for_write, tables
+from hub.db import bulk_insert, insert_ignore, lock_for_write, tables
 from hub.hookspecs import hookimpl
 from hub.logging import get_logger
 from hub.plugins import call_hook
@@ -254,7 +254,7 @@ async def ensure_customers(conn: AsyncConnection, env: str, user_ids: Sequence[s
     stamp = now()
     unique = list(dict.fromkeys(user_ids))
     if unique:
-        await insert_ignore(conn, tables.customer, [
+        await bulk_insert(conn, tables.customer, [
             {"environment_id": env, "user_id": uid, "fields": {}, "tags": [],
              "preferences": dict(core.DEFAULT_PREFERENCES), "is_test_user": False,
              "created_at": stamp, "updated_at": stamp} for uid in unique

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -177,6 +177,30 @@ async def published_definition(conn: AsyncConnection, env: str, flow_id: str) ->
     if row.published_version is None:
         raise FlowNotPublished(f"flow {flow_id!r} has no published version")
     return row.published_version, await definition_at(conn, env, flow_id, row.published_version)
+
+
+_PUBLISHED = select(F.published_version, F.archived_at).where(
+    F.environment_id == bindparam("env"), F.id == bindparam("flow_id"))
+
+
+async def startable_definition(hub: Hub, env: str, flow_id: str) -> tuple[int, FlowDefinition]:
+    """:func:`published_definition` for the trigger path: the flow row is read on the database's
+    fast read path and the parsed version comes from the cache; a connection is taken only to
+    parse a version this process has not seen yet."""
+    rows = await hub.db.read(_PUBLISHED, {"env": env, "flow_id": flow_id})
+    if not rows:
+        raise FlowNotFound(f"no flow {flow_id!r} in environment {env!r}")
+    row = rows[0]
+    if row["archived_at"] is not None:
+        raise FlowArchived(f"flow {flow_id!r} is archived")
+    version = row["published_version"]
+    if version is None:
+        raise FlowNotPublished(f"flow {flow_id!r} has no published version")
+    cached = _caches.get(hub.db.engine.sync_engine, {}).get((env, flow_id, version))
+    if cached is not None:
+        return version, cached
+    async with hub.db.connect() as conn:
+        return version, await definition_at(conn, env, flow_id, version)
 
 
 # --- shapes ---------------------------------------------------------------------------------

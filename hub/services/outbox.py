@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import queue
 from hub.core.clock import now
-from hub.db import insert_ignore, tables
+from hub.db import bulk_insert, tables
 from hub.hookspecs import hookimpl
 from hub.logging import get_logger
 
@@ -61,10 +61,10 @@ class Transaction:
 
 async def add(conn: AsyncConnection, job: PendingJob) -> None:
     """Write an outbox row in the caller's transaction (a repeated job id is ignored)."""
-    await insert_ignore(conn, tables.outbox, {
+    await bulk_insert(conn, tables.outbox, [{
         "job_id": job.job_id, "job_name": job.job_name, "args": job.args,
         "defer_until": job.defer_until, "created_at": now(),
-    }, ["job_id"])
+    }], ["job_id"])
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.core.clock import now
@@ -25,7 +25,13 @@ from hub.db import bulk_insert, lock_for_write, tables
 from hub.hookspecs import hookimpl
 from hub.services import cards as card_service
 from hub.services.customers import ensure_customers
-from hub.services.flows import FlowArchived, FlowNotFound, FlowNotPublished, published_definition
+from hub.services.flows import (
+    FlowArchived,
+    FlowNotFound,
+    FlowNotPublished,
+    published_definition,
+    startable_definition,
+)
 from hub.services.outbox import transaction
 
 if TYPE_CHECKING:
@@ -227,6 +233,10 @@ async def start_flows(hub: Hub, env: str, flow_id: str, items: Sequence[Any], *,
     raise AssertionError("unreachable")
 
 
+_CONTAINERS = select(tables.stream_container.c.id).where(
+    tables.stream_container.c.environment_id == bindparam("env"))
+
+
 async def check_flows(hub: Hub, env: str, flow_id: str, items: Sequence[Any], *,
                       source: str = "api", test: bool = False) -> tuple[int, list[dict[str, Any]]]:
     """Validate start requests exactly as :func:`start_flows` does, recording nothing (dry runs).
@@ -240,15 +250,13 @@ async def check_flows(hub: Hub, env: str, flow_id: str, items: Sequence[Any], *,
     if len(items) > hub.settings.max_batch_size:
         raise TriggerError(413, "too many start requests",
                            [FieldIssue("flows", f"at most {hub.settings.max_batch_size} items")])
-    async with hub.db.connect() as conn:
-        try:
-            version, defn = await published_definition(conn, env, flow_id)
-        except FlowNotFound:
-            raise TriggerError(404, f"no flow {flow_id!r} in environment {env!r}") from None
-        except (FlowNotPublished, FlowArchived) as exc:
-            raise TriggerError(409, str(exc), [FieldIssue("path.flowConfigId", str(exc))]) from None
-        sc = tables.stream_container.c
-        containers = {c for (c,) in await conn.execute(select(sc.id).where(sc.environment_id == env))}
+    try:
+        version, defn = await startable_definition(hub, env, flow_id)
+    except FlowNotFound:
+        raise TriggerError(404, f"no flow {flow_id!r} in environment {env!r}") from None
+    except (FlowNotPublished, FlowArchived) as exc:
+        raise TriggerError(409, str(exc), [FieldIssue("path.flowConfigId", str(exc))]) from None
+    containers = {row["id"] for row in await hub.db.read(_CONTAINERS, {"env": env})}
     if not defn.allows("test" if test else source):
         raise TriggerError(403, f"flow {flow_id!r} cannot be started from {source}"
                            f"{' (test)' if test else ''}: see its triggers")
@@ -294,7 +302,7 @@ async def _record(hub: Hub, env: str, flow_id: str, version: int, items: list[di
                 "chunks_total": None, "chunks_done": 0, "error": None, "created_at": stamp,
                 "updated_at": stamp, "completed_at": None,
             }
-            await tx.conn.execute(tables.invocation.insert().values(row))
+            await bulk_insert(tx.conn, tables.invocation, [row])
             existing[invocation_id] = row
             named_users += item["target"].get("usersById", [])
             await tx.enqueue("run_invocation", [env, invocation_id],
@@ -385,17 +393,75 @@ async def start_single_user_flows(hub: Hub, tx: Any, env: str, flow_id: str,
             "flowVersion": version}
 
 
-async def run_invocations(ctx: dict[str, Any], env: str, invocation_ids: list[str]) -> int:
-    """Job: run the fan-out of each of these invocations (one job for a batch started together).
+async def run_invocations(ctx: dict[str, Any], env: str, invocation_ids: list[str], batch: int = 500) -> int:
+    """Job: run the fan-out of invocations started together by :func:`start_single_user_flows`.
 
-    Each one is :func:`hub.services.fanout.run_invocation`, which skips an invocation already
-    run, so the job is safe to run twice."""
+    Live invocations naming one customer are run together, ``batch`` per transaction (one engine
+    run, written in bulk), doing what :func:`hub.services.fanout.run_invocation` does for a
+    one-customer target; any other invocation goes through ``run_invocation`` itself. Only
+    ``pending`` invocations are run and instance ids derive from invocation and user, so the
+    job is safe to run twice.
+    """
     from hub.services.fanout import run_invocation
 
-    started = 0
-    for invocation_id in invocation_ids:
+    hub: Hub = ctx["hub"]
+    started, others = 0, []
+    for lo in range(0, len(invocation_ids), batch):
+        async with transaction(hub) as tx:
+            count, rest = await _run_single_user(hub, tx, env, invocation_ids[lo:lo + batch])
+        started += count
+        others += rest
+    for invocation_id in others:
         started += await run_invocation(ctx, env, invocation_id)
     return started
+
+
+async def _run_single_user(hub: Hub, tx: Any, env: str, ids: list[str]) -> tuple[int, list[str]]:
+    """Create and run the instances of these pending one-customer invocations in ``tx``; returns
+    how many started and the ids of the invocations that are not of that kind."""
+    from hub.services import engine
+
+    await lock_for_write(tx.conn)
+    query = select(tables.invocation).where(V.environment_id == env, V.id.in_(ids), V.status == "pending")
+    if tx.conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = [dict(r) for r in (await tx.conn.execute(query)).mappings()]
+    single = [r for r in rows if not r["test"] and set(r["target"]) == {"usersById"}
+              and len(r["target"]["usersById"]) == 1]
+    chosen = {r["id"] for r in single}
+    others = [r["id"] for r in rows if r["id"] not in chosen]
+    if not single:
+        return 0, others
+    c = tables.customer.c
+    users = list({r["target"]["usersById"][0] for r in single})
+    customers = {row.user_id: row for row in await tx.conn.execute(
+        select(c.id, c.user_id, c.fields, c.tags).where(c.environment_id == env, c.user_id.in_(users)))}
+    done = {i for (i,) in await tx.conn.execute(select(FI.invocation_id).where(
+        FI.environment_id == env, FI.invocation_id.in_([r["id"] for r in single])))}
+    run = engine.Run(hub, tx, env)
+    definitions: dict[tuple[str, int], Any] = {}
+    results = []
+    for invocation in single:
+        customer = customers.get(invocation["target"]["usersById"][0])
+        new = 0
+        if customer is not None and invocation["id"] not in done:
+            key = (invocation["flow_id"], invocation["flow_version"])
+            if key not in definitions:
+                definitions[key] = await engine.definition(hub, tx.conn, env, *key)
+            run.invocations[invocation["id"]] = invocation
+            await run.start(engine.new_instance(env, invocation, customer.user_id, run.stamp),
+                            definitions[key], engine.customer_context(customer))
+            new = 1
+        results.append({"b_id": invocation["id"], "b_targeted": int(customer is not None),
+                        "b_started": new, "b_cursor": customer.id if customer is not None else None})
+    await run.flush()
+    stamp = now()
+    await tx.conn.execute(update(tables.invocation).where(
+        V.environment_id == env, V.id == bindparam("b_id")).values(
+        status="completed", targeted=bindparam("b_targeted"), started=bindparam("b_started"),
+        fanout_cursor=bindparam("b_cursor"), chunks_total=1, chunks_done=1, updated_at=stamp,
+        completed_at=stamp).execution_options(synchronize_session=False), results)
+    return sum(r["b_started"] for r in results), others
 
 
 async def get_invocation(hub: Hub, env: str, invocation_id: str) -> dict[str, Any]:

@@ -43,3 +43,14 @@ async def test_an_empty_batch_does_nothing(hub):
     async with hub.db.begin() as conn:
         await bulk_insert(conn, tables.timer, [])
     assert await stored(hub) == []
+
+
+async def test_a_duplicate_key_is_sqlalchemys_integrity_error_on_every_backend(hub):
+    from sqlalchemy.exc import IntegrityError
+
+    async with hub.db.begin() as conn:
+        await bulk_insert(conn, tables.timer, [timer("dup", {})])
+    with pytest.raises(IntegrityError):
+        async with hub.db.begin() as conn:
+            await bulk_insert(conn, tables.timer, [timer("dup", {})])
+    assert len(await stored(hub)) == 1
