@@ -22,8 +22,10 @@ def hub_register_routes(register: Any) -> None:
 
 @hookimpl
 def hub_register_jobs(register: Any) -> None:
-    for job in (*inbound.JOBS, *outbound.JOBS):
+    for job in inbound.JOBS:
         register(job)
+    for job in outbound.JOBS:  # the delivery sweeper runs on a schedule
+        register(job, **outbound.JOB_OPTIONS.get(job.__name__, {}))
 
 
 @hookimpl
