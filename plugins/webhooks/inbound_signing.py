@@ -1,5 +1,8 @@
 """Signed inbound triggers: secrets, sealing them at rest, checking signatures, refusing replays.
 
+The secret format, Standard Webhooks signing and sealing are shared with outbound webhooks
+(``outbound_signing`` builds on this module).
+
 Two header schemes, one secret (``whsec_<base64 key>``; the HMAC key is the decoded part):
 
 - Standard Webhooks: ``webhook-id``, ``webhook-timestamp`` (Unix seconds) and
@@ -57,8 +60,8 @@ class Sealer:
     """AES-GCM under a key derived from ``HUB_SECRET_KEY`` (so a database dump alone reveals no
     signing secret). Changing ``HUB_SECRET_KEY`` makes stored secrets unreadable: rotate them."""
 
-    def __init__(self, hub_secret_key: str) -> None:
-        key = hmac.new(hub_secret_key.encode(), b"hub webhooks inbound secrets v1", hashlib.sha256).digest()
+    def __init__(self, hub_secret_key: str, purpose: bytes = b"hub webhooks inbound secrets v1") -> None:
+        key = hmac.new(hub_secret_key.encode(), purpose, hashlib.sha256).digest()
         self._aead = AESGCM(key)
 
     def seal(self, plaintext: str, context: str) -> str:

@@ -2,37 +2,23 @@
 
 A secret is shown to the API client once, as ``whsec_<base64 key>``; the HMAC key is the decoded
 part. Hub must keep the key to sign, so it stores it encrypted (AES-GCM under a key derived from
-``HUB_SECRET_KEY``): a database dump alone does not reveal it.
+``HUB_SECRET_KEY``): a database dump alone does not reveal it. The primitives are the inbound
+triggers' (:mod:`hub_plugins.webhooks.inbound_signing`): one secret format, one signature.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
+from hub_plugins.webhooks.inbound_signing import SECRET_PREFIX as PREFIX
+from hub_plugins.webhooks.inbound_signing import Sealer, new_secret, secret_key, sign_standard
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+__all__ = ["PREFIX", "SecretBox", "new_secret", "secret_key", "sign", "signature_header"]
 
-PREFIX = "whsec_"
-KEY_BYTES = 32
-_AAD = b"hub webhooks outbound secret v1"
-
-
-def new_secret() -> str:
-    """A fresh signing secret, ``whsec_`` + base64 of 32 random bytes."""
-    return PREFIX + base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
-
-
-def secret_key(secret: str) -> bytes:
-    """The HMAC key a ``whsec_`` secret stands for."""
-    return base64.b64decode(secret.removeprefix(PREFIX))
+_PURPOSE = b"hub webhooks outbound secret v1"
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """``v1,<base64 HMAC-SHA256 of "{msg_id}.{timestamp}.{body}">``."""
-    mac = hmac.new(secret_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
-    return "v1," + base64.b64encode(mac.digest()).decode()
+    return sign_standard(secret, msg_id, body, timestamp)
 
 
 def signature_header(secrets_: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
@@ -41,17 +27,13 @@ def signature_header(secrets_: list[str], msg_id: str, timestamp: int, body: byt
 
 
 class SecretBox:
-    """Encrypts signing secrets for storage, with a key derived from Hub's secret key."""
+    """Encrypts subscription signing secrets for storage, with a key derived from Hub's secret key."""
 
     def __init__(self, hub_secret_key: str) -> None:
-        derived = hmac.new(hub_secret_key.encode(), _AAD, hashlib.sha256).digest()
-        self._aead = AESGCM(derived)
+        self._sealer = Sealer(hub_secret_key, _PURPOSE)
 
     def seal(self, secret: str) -> str:
-        nonce = secrets.token_bytes(12)
-        sealed = self._aead.encrypt(nonce, secret.encode(), _AAD)
-        return "v1:" + base64.b64encode(nonce + sealed).decode()
+        return self._sealer.seal(secret, _PURPOSE.decode())
 
     def open(self, stored: str) -> str:
-        raw = base64.b64decode(stored.removeprefix("v1:"))
-        return self._aead.decrypt(raw[:12], raw[12:], _AAD).decode()
+        return self._sealer.unseal(stored, _PURPOSE.decode())
