@@ -197,13 +197,21 @@ def show_settings() -> None:
     """Print the effective settings (secrets hidden)."""
     import msgspec
 
-    values = msgspec.structs.asdict(_settings())
-    for key, value in values.items():
+    from hub.plugins import make_plugin_manager
+    from hub.registry import collect, load_plugin_settings
+
+    settings = _settings()
+    rows = [(f"HUB_{key.upper()}", key, value) for key, value in msgspec.structs.asdict(settings).items()]
+    plugin_settings = load_plugin_settings(collect(make_plugin_manager(settings)))
+    for name, struct in sorted(plugin_settings.items()):  # HUB_<PLUGIN>_* of every loaded plugin
+        rows += [(f"HUB_{name.upper()}_{key.upper()}", key, value)
+                 for key, value in msgspec.structs.asdict(struct).items()]
+    for variable, key, value in rows:
         if any(word in key for word in ("secret", "token", "password")) and value:
             value = "[set]"
         elif key.endswith("_url") and isinstance(value, str) and "@" in value:
             value = value.split("://")[0] + "://***@" + value.split("@", 1)[1]
-        typer.echo(f"HUB_{key.upper()}={value if value is not None else ''}")
+        typer.echo(f"{variable}={value if value is not None else ''}")
 
 
 # --- running --------------------------------------------------------------------------------

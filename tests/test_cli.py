@@ -66,6 +66,9 @@ def test_settings_command_hides_secrets(hub_settings):
     out = hub_cli("settings", settings=hub_settings).stdout
     assert "HUB_SECRET_KEY=[set]" in out
     assert hub_settings.secret_key not in out
+    # Plugin settings too, read from HUB_<PLUGIN>_*.
+    assert "HUB_SDK_STREAMS_POLL_SECONDS=15" in out
+    assert "HUB_WEBHOOKS_OUTBOUND_BATCH_SIZE=100" in out
 
 
 def _free_port() -> int:

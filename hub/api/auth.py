@@ -42,6 +42,8 @@ ROLES: dict[str, frozenset[str]] = {
     "trigger": frozenset({"flows:read", "flows:trigger"}),
     "cards": frozenset({"cards:read", "cards:write"}),
     "analytics": frozenset({"analytics:read", "events:write"}),
+    "integrations": frozenset({"webhooks:read", "webhooks:write", "sdk_keys:read", "sdk_keys:write",
+                               "flows:read"}),
 }
 
 
