@@ -128,6 +128,11 @@ async def cancel_cards(hub: HubDep, env: FromPath[str], data: JSONBody[CancelCar
         raise invalid("cardInstanceIds", "must hold at least one card id")
     if len(ids) > 1 and not data.multiple:
         raise invalid("multiple", "must be true to cancel more than one card")
+    for index, card_id in enumerate(data.cardInstanceIds):
+        if not 1 <= len(card_id) <= 64 or "\x00" in card_id:  # no stored card id looks like this
+            raise invalid(f"cardInstanceIds[{index}]", "is not a card id (1-64 characters, no NUL)")
+    if "\x00" in data.reason or len(data.reason) > 1000:
+        raise invalid("reason", "must be at most 1,000 characters, without NUL")
     if len(ids) > hub.settings.max_batch_size:
         raise Problem(413, f"at most {hub.settings.max_batch_size} cards per request",
                       errors=[FieldError("cardInstanceIds", f"at most {hub.settings.max_batch_size}")])

@@ -303,6 +303,10 @@ async def test_cancelling_cards(flows, hub_client, hub_env, run_jobs):
     history = (await hub_client.get(card_url, headers=hub_env.headers())).json()
     assert history["status"] == "cancelled"
     assert history["history"][-1]["detail"] == {"reason": "sent in error"}
+    for bad, field in (({"cardInstanceIds": ["a\x00b"]}, "cardInstanceIds[0]"),
+                       ({"cardInstanceIds": [ida["cardInstanceId"]], "reason": "x\x00"}, "reason")):
+        refused = await hub_client.post(url, headers=hub_env.headers(), json=bad)
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == field
 
 
 async def test_cancelling_an_invocation_cancels_its_instances_and_open_cards(flows, hub_client, hub_env,
