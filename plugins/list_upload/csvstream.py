@@ -1,0 +1,149 @@
+"""Reading an uploaded CSV as it arrives: bytes → text → records, never the whole file at once.
+
+:class:`RecordReader` turns text fed in pieces into CSV records (lists of strings). A record
+ends at a line break outside quotes; quotes are counted per record (a doubled quote inside a
+quoted field counts twice), so a quoted field may hold line breaks. Complete records of each
+piece go through one :func:`csv.reader`. :func:`counted` enforces the byte limit on a stream of
+chunks, and :class:`MultipartSource` reads a ``multipart/form-data`` body: the form fields before
+the file part, then the file part's bytes as they come.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import AsyncIterator
+from typing import Any
+
+import multipart
+
+FIELD_MAX_BYTES = 4096
+
+
+class UploadRefused(Exception):
+    """An upload Hub will not read on: ``status``, the ``field`` at fault and the ``reason``."""
+
+    def __init__(self, status: int, field: str, reason: str, extra: dict[str, Any] | None = None):
+        super().__init__(f"{field}: {reason}")
+        self.status, self.field, self.reason = status, field, reason
+        self.extra = extra or {}
+
+
+class RecordReader:
+    """Incremental CSV records from text pieces; ``feed(text)`` then ``finish()`` at the end."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        self._partial = ""  # the text after the last line break
+        self._record: list[str] = []  # lines of a record whose quotes are still open
+        self._quotes = 0
+        self.unterminated = False
+
+    def feed(self, data: bytes) -> list[list[str]]:
+        try:
+            text = self._decoder.decode(data)
+        except UnicodeDecodeError:
+            raise UploadRefused(422, "body", "is not UTF-8 text (save the sheet as CSV UTF-8)") from None
+        return self._records(text, final=False)
+
+    def finish(self) -> list[list[str]]:
+        try:
+            text = self._decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise UploadRefused(422, "body", "is not UTF-8 text (save the sheet as CSV UTF-8)") from None
+        return self._records(text, final=True)
+
+    def _records(self, text: str, final: bool) -> list[list[str]]:
+        if "\x00" in text:
+            raise UploadRefused(422, "body", "holds NUL bytes: not a CSV text file")
+        lines = (self._partial + text).split("\n")
+        self._partial = "" if final else lines.pop()
+        complete: list[str] = []
+        for line in lines:
+            if final and not line and not self._record:
+                continue  # the empty text after the final line break
+            self._record.append(line)
+            self._quotes += line.count('"')
+            if self._quotes % 2 == 0:
+                complete.append("\n".join(self._record) + "\n")
+                self._record, self._quotes = [], 0
+        if final and self._record:
+            self.unterminated = True
+            complete.append("\n".join(self._record) + '"\n')  # closed, so csv reads what there is
+            self._record = []
+        return list(csv.reader(complete)) if complete else []
+
+
+async def counted(chunks: AsyncIterator[bytes], max_bytes: int, seen: list[int]) -> AsyncIterator[bytes]:
+    """``chunks``, refusing (413) past ``max_bytes``; ``seen[0]`` counts the bytes read."""
+    async for chunk in chunks:
+        seen[0] += len(chunk)
+        if seen[0] > max_bytes:
+            raise UploadRefused(413, "body", f"is larger than {max_bytes} bytes (HUB_LIST_UPLOAD_MAX_BYTES)")
+        if chunk:
+            yield chunk
+
+
+def boundary_of(content_type: str) -> str:
+    """The ``boundary`` parameter of a multipart content type (415 when missing)."""
+    _, params = multipart.parse_options_header(content_type)
+    boundary = params.get("boundary", "")
+    if not boundary:
+        raise UploadRefused(415, "header.content-type", "multipart/form-data needs a boundary")
+    return str(boundary)
+
+
+class MultipartSource:
+    """A ``multipart/form-data`` upload: form fields (``await fields()``), then the file part."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], boundary: str):
+        try:
+            self._parser = multipart.PushMultipartParser(boundary, max_segment_count=64)
+        except multipart.MultipartError as exc:
+            raise UploadRefused(415, "header.content-type", f"bad multipart boundary: {exc}") from None
+        self._chunks = chunks
+        self._events = self._parse()
+        self.filename: str | None = None
+
+    async def _parse(self) -> AsyncIterator[Any]:
+        try:
+            async for chunk in self._chunks:
+                for event in self._parser.parse(chunk):
+                    yield event
+            for event in self._parser.parse(b""):
+                yield event
+            self._parser.close()
+        except multipart.MultipartError as exc:
+            raise UploadRefused(400, "body", f"is not a valid multipart/form-data body: {exc}") from None
+
+    async def fields(self) -> dict[str, list[str]]:
+        """The form fields sent before the file part (named ``file``, or any part with a filename)."""
+        found: dict[str, list[str]] = {}
+        name, value = "", b""
+        async for event in self._events:
+            if isinstance(event, multipart.MultipartSegment):
+                if event.filename is not None or event.name == "file":
+                    self.filename = event.filename or None
+                    return found
+                name, value = event.name or "", b""
+            elif event is None:
+                found.setdefault(name, []).append(value.decode("utf-8", "replace"))
+            else:
+                value += event
+                if len(value) > FIELD_MAX_BYTES:
+                    raise UploadRefused(422, f"form.{name}", f"is longer than {FIELD_MAX_BYTES} bytes")
+        raise UploadRefused(422, "form.file", "missing: send the CSV as a part named file")
+
+    async def file(self) -> AsyncIterator[bytes]:
+        """The file part's bytes; a form field after it is refused (the mapping must come first)."""
+        in_file = True
+        async for event in self._events:
+            if in_file:
+                if event is None:
+                    in_file = False
+                elif not isinstance(event, multipart.MultipartSegment):
+                    yield bytes(event)
+            elif isinstance(event, multipart.MultipartSegment):
+                raise UploadRefused(
+                    422, f"form.{event.name}", "must come before the file part (the mapping is read first)"
+                )

@@ -1,0 +1,20 @@
+"""Settings of the list_upload plugin, read from ``HUB_LIST_UPLOAD_*`` (or ``[hub.list_upload]``)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class ListUploadSettings(msgspec.Struct, kw_only=True, frozen=True):
+    max_bytes: int = 104_857_600
+    """HUB_LIST_UPLOAD_MAX_BYTES: largest upload (the CSV, or the whole multipart body), in bytes."""
+    max_rows: int = 1_000_000
+    """HUB_LIST_UPLOAD_MAX_ROWS: most data rows (header aside) one upload may hold."""
+    write_batch_rows: int = 2000
+    """HUB_LIST_UPLOAD_WRITE_BATCH_ROWS: rows written per transaction while the file is received."""
+    chunk_rows: int = 2000
+    """HUB_LIST_UPLOAD_CHUNK_ROWS: rows a worker starts per transaction (progress commits with it)."""
+    job_seconds: float = 10.0
+    """HUB_LIST_UPLOAD_JOB_SECONDS: how long one job starts chunks before handing over to the next."""
+    stale_receiving_seconds: int = 3600
+    """HUB_LIST_UPLOAD_STALE_RECEIVING_SECONDS: a still receiving upload older than this failed."""
