@@ -22,17 +22,14 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from hub.sealing import Sealer as _Sealer
 
 SECRET_PREFIX = "whsec_"
-SEALED_PREFIX = "v1."
 MAX_SIGNATURES = 10
 
 
@@ -56,26 +53,11 @@ def secret_key(secret: str) -> bytes:
 # --- sealing secrets at rest ----------------------------------------------------------------
 
 
-class Sealer:
-    """AES-GCM under a key derived from ``HUB_SECRET_KEY`` (so a database dump alone reveals no
-    signing secret). Changing ``HUB_SECRET_KEY`` makes stored secrets unreadable: rotate them."""
+class Sealer(_Sealer):
+    """The sealer of inbound trigger secrets (see :mod:`hub.sealing`)."""
 
     def __init__(self, hub_secret_key: str, purpose: bytes = b"hub webhooks inbound secrets v1") -> None:
-        key = hmac.new(hub_secret_key.encode(), purpose, hashlib.sha256).digest()
-        self._aead = AESGCM(key)
-
-    def seal(self, plaintext: str, context: str) -> str:
-        nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, plaintext.encode(), context.encode())
-        return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
-
-    def unseal(self, sealed: str, context: str) -> str:
-        """The secret, or ``ValueError`` when it was sealed under another ``HUB_SECRET_KEY``."""
-        try:
-            raw = base64.urlsafe_b64decode(sealed.removeprefix(SEALED_PREFIX))
-            return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
-        except (InvalidTag, ValueError, binascii.Error) as exc:
-            raise ValueError("the stored secret cannot be read with this HUB_SECRET_KEY") from exc
+        super().__init__(hub_secret_key, purpose)
 
 
 def sealer(hub: Any) -> Sealer:
