@@ -10,6 +10,7 @@ from typing import Any, TypeAlias
 import pluggy
 from arq import ArqRedis
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
@@ -106,6 +107,17 @@ HubDep: TypeAlias = NamedDependency[Hub]
 """Route handlers take ``hub: HubDep`` to reach the Hub serving the request."""
 
 
+def _cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
+    """Cross-origin calls from browsers (the JS SDK on the customer's own site). The API
+    authenticates with bearer tokens, never cookies, so credentials are never allowed."""
+    if not origins:
+        return None
+    return CORSConfig(allow_origins=list(origins), allow_credentials=False, max_age=600,
+                      allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                      allow_headers=["Authorization", "Content-Type", "If-None-Match", "Idempotency-Key"],
+                      expose_headers=["ETag", "Retry-After", "Location"])
+
+
 def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
                plugins: Iterable[Any] = ()) -> Litestar:
     """Build the HTTP API. Routes come from plugins (the core's own routes are plugins too)."""
@@ -132,6 +144,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         request_max_body_size=hub.settings.max_body_bytes,
+        cors_config=_cors_config(hub.settings.cors_allow_origins),
         openapi_config=OpenAPIConfig(
             title="Hub API",
             version=hub_package.__version__,

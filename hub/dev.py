@@ -53,6 +53,28 @@ async def _seed_flow(hub: Any) -> None:
         await flows.apply_flow(hub, DEMO_ENV, definition, DEMO_FLOW_ID)
 
 
+async def _seed_sdk_demo_key(hub: Any, settings: Settings) -> str:
+    """Make the SDK demo page's signing key once and register its public half for the demo
+    environment (as a customer's backend would); returns the private key's file."""
+    from joserfc.jwk import ECKey
+
+    from hub_plugins.sdk_streams import auth, demo
+
+    key_file = Path(settings.var_dir) / "sdk-demo-key.pem"
+    if not key_file.exists():
+        key_file.touch(mode=0o600)
+        key_file.write_bytes(ECKey.generate_key("P-256").as_pem(private=True))
+    public_pem = ECKey.import_key(key_file.read_bytes()).as_pem(private=False).decode()
+    registered = await auth.list_keys(hub, DEMO_ENV)
+    if not any(k["issuer"] == demo.DEMO_ISSUER and (k["publicKeyPem"] or "").strip() == public_pem.strip()
+               for k in registered):
+        for stale in (k for k in registered if k["issuer"] == demo.DEMO_ISSUER):
+            await auth.delete_key(hub, DEMO_ENV, stale["keyId"])
+        await auth.add_key(hub, DEMO_ENV, issuer=demo.DEMO_ISSUER, audience=demo.DEMO_AUDIENCE,
+                           pem=public_pem, name="hub dev: SDK demo page")
+    return str(key_file.resolve())
+
+
 async def seed(settings: Settings) -> dict[str, Any]:
     """Create the demo environment once; return its API client credentials."""
     from hub.app import Hub
@@ -77,6 +99,8 @@ async def seed(settings: Settings) -> dict[str, Any]:
             await customers.define_field(hub, DEMO_ENV, name, type_)
         await customers.upsert_customers(hub, DEMO_ENV, DEMO_USERS)
         await _seed_flow(hub)
+        if "sdk_streams" in hub.plugin_settings:
+            known = {**known, "sdk_demo_key_file": await _seed_sdk_demo_key(hub, settings)}
         return known
     finally:
         await hub.close()
@@ -84,6 +108,8 @@ async def seed(settings: Settings) -> dict[str, Any]:
 
 def _banner(settings: Settings, base: str, credentials: dict[str, Any]) -> str:
     cid, secret = credentials["client_id"], credentials["client_secret"]
+    sdk_demo = (f"  SDK demo       {base}/sdk/demo (demo-user's cards, live)\n"
+                f"  JS SDK         {base}/sdk/hub-sdk.js\n" if credentials.get("sdk_demo_key_file") else "")
     return f"""
   Hub is running (Ctrl-C stops everything)
 
@@ -99,7 +125,7 @@ def _banner(settings: Settings, base: str, credentials: dict[str, Any]) -> str:
   client_secret  {secret}
 
   Flow           {DEMO_FLOW_ID} (published; the fraud alert from examples/flows)
-
+{sdk_demo}
   Try it:
     TOKEN=$(curl -s -d grant_type=client_credentials -d client_id={cid} \\
       -d client_secret={secret} {base}/v1/{DEMO_ENV}/oauth/token \\
@@ -151,6 +177,9 @@ def run_dev(settings: Settings, host: str | None = None, port: int | None = None
         host, port = host or settings.host, port or settings.port
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
         env = {**os.environ, "HUB_LOG_FORMAT": os.environ.get("HUB_LOG_FORMAT", "console")}
+        if credentials.get("sdk_demo_key_file"):
+            env["HUB_SDK_STREAMS_DEMO_KEY_FILE"] = credentials["sdk_demo_key_file"]
+            env.setdefault("HUB_SDK_STREAMS_DEMO_ENV", DEMO_ENV)
         children.append(subprocess.Popen(
             [sys.executable, "-m", "hub", "serve", "--host", host, "--port", str(port)], env=env))
         children.append(subprocess.Popen([sys.executable, "-m", "hub", "worker"], env=env))

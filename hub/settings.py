@@ -74,6 +74,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Let flows and webhooks call private, loopback and link-local addresses."""
     embedded_redis_port: int = 0
     """If non-zero, the embedded Redis also listens on this TCP port of 127.0.0.1."""
+    cors_allow_origins: tuple[str, ...] = ()
+    """Origins (``https://app.bank.example``, comma-separated) whose web pages may call the API
+    from a browser, as the JS SDK does from your app's pages; ``*`` allows any. Empty: none."""
 
     @property
     def is_sqlite(self) -> bool:

@@ -13,7 +13,8 @@ is emptied (every Hub table) and the Redis database flushed before each test, so
 databases that hold nothing else.
 
 Fixtures: ``hub_settings``, ``hub_plugins`` (override it to add plugins), ``hub``, ``hub_app``,
-``hub_client``, ``hub_env``, ``run_jobs``, ``clock``.
+``hub_client``, ``hub_env``, ``run_jobs``, ``hub_worker`` (a worker in the background),
+``hub_server`` (the app on a real loopback port), ``clock``.
 """
 
 from __future__ import annotations
@@ -229,6 +230,62 @@ def run_jobs(hub: Any) -> Callable[..., Awaitable[int]]:
         return int(worker.jobs_complete)
 
     return run
+
+
+@pytest.fixture
+async def hub_worker(hub: Any) -> AsyncIterator[Any]:
+    """A worker running in the background for the whole test (as ``hub worker`` would), for
+    tests that drive Hub from outside (a browser) and cannot say when jobs should run."""
+    from hub.worker import make_worker
+
+    worker = make_worker(hub, handle_signals=False, poll_delay=0.02, cron_jobs=[])
+    task = asyncio.create_task(worker.main())
+    try:
+        yield worker
+    finally:
+        # Let jobs in flight finish (cancelling one mid-way is a different test), then stop.
+        running = [t for t in worker.tasks.values() if not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=10)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker.close()
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: Any) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in this event loop; yields its
+    ``http://`` URL. For real sockets: WebSockets, browsers, clients in other processes."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[no-untyped-def]
+            yield  # pytest owns the signals
+
+    server = Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None,
+                                   access_log=False))
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn did not start: {task}")
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+
+
+@pytest.fixture
+async def hub_server(hub_app: Any) -> AsyncIterator[str]:
+    """``hub_app`` served on a loopback port (see :func:`serve_app`); the value is its URL."""
+    async with serve_app(hub_app) as url:
+        yield url
 
 
 class FakeClock:

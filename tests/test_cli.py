@@ -103,6 +103,14 @@ def test_hub_dev_runs_the_platform_with_a_seeded_demo_environment(tmp_path):
         assert user.status_code == 200 and user.json()["fields"]["tier"] == "gold"
         assert (tmp_path / "var" / "hub.db").exists()
         assert httpx.get(f"{base}/readyz").json()["checks"] == {"database": "ok", "redis": "ok"}
+        # The SDK demo page is on, and signs in as the demo's test user with the seeded key.
+        assert f"{base}/sdk/demo" in text
+        assert httpx.get(f"{base}/sdk/demo").status_code == 200
+        user_token = httpx.post(f"{base}/sdk/demo/token", json={"userId": "demo-user"}).json()["token"]
+        feed = httpx.get(f"{base}/v1/demo/sdk/streams/default/cards",
+                         headers={"Authorization": f"Bearer {user_token}"})
+        assert feed.status_code == 200, feed.text
+        assert httpx.post(f"{base}/sdk/demo/token", json={"userId": "customer-3"}).status_code == 403
     finally:
         dev.send_signal(signal.SIGINT)
         try:

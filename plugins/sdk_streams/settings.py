@@ -35,3 +35,10 @@ class SdkStreamsSettings(msgspec.Struct, kw_only=True, frozen=True):
     """HUB_SDK_STREAMS_SOCKET_REPLAY_TTL_SECONDS: how long a user's event log is kept."""
     socket_send_queue: int = 256
     """HUB_SDK_STREAMS_SOCKET_SEND_QUEUE: frames buffered for one socket before it is closed as too slow."""
+    demo_key_file: str = ""
+    """HUB_SDK_STREAMS_DEMO_KEY_FILE: PEM private key that signs the SDK demo page's tokens (``hub dev``
+    sets it). Empty (the default; keep it so in production): ``/sdk/demo`` and its routes answer 404."""
+    demo_env: str = "demo"
+    """HUB_SDK_STREAMS_DEMO_ENV: the environment the SDK demo page shows (its test users only)."""
+    demo_flow: str = "fraud-alert"
+    """HUB_SDK_STREAMS_DEMO_FLOW: the flow the demo page's "send me a card" button starts."""

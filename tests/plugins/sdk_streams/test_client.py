@@ -12,10 +12,11 @@ import httpx
 import pytest
 
 from hub.client import HubClient, HubClientError
+from hub.testing import serve_app
 from hub_plugins.sdk_streams.realtime import CONTROL, PONG
 from hub_plugins.sdk_streams.realtime_fanout import fanout
 from tests.engine.conftest import CARD_FLOW, FORM_FLOW
-from tests.plugins.sdk_streams.test_realtime import change, serving
+from tests.plugins.sdk_streams.test_realtime import change
 
 
 class Recording(httpx.AsyncBaseTransport):
@@ -33,7 +34,7 @@ class Recording(httpx.AsyncBaseTransport):
 
 @pytest.fixture
 async def server(hub_app: Any) -> AsyncIterator[str]:
-    async with serving(hub_app) as url:
+    async with serve_app(hub_app) as url:
         yield url
 
 

@@ -1,7 +1,7 @@
 """The SDK socket: card frames in real time, replay on reconnect, isolation, slow clients, tokens.
 
 Sockets are real: the app is served by uvicorn on a loopback port inside the test's event loop
-(:func:`serving`), and clients are ``websockets`` connections.
+(:func:`hub.testing.serve_app`), and clients are ``websockets`` connections.
 """
 
 from __future__ import annotations
@@ -19,41 +19,15 @@ from typing import Any
 
 import msgspec
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from hub.app import Hub, create_app
-from hub.testing import make_environment
+from hub.testing import make_environment, serve_app
 from hub_plugins.sdk_streams import realtime, realtime_log
 from hub_plugins.sdk_streams.realtime_fanout import fanout
 from hub_plugins.sdk_streams.testing import make_signer
 from tests.engine.conftest import CARD_FLOW, Flows
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[no-untyped-def]
-        yield  # pytest owns the signals
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` on a free loopback port in this event loop; yields its ``http://`` URL."""
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None,
-                                    access_log=False))
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            raise RuntimeError(f"uvicorn did not start: {task}")
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
 
 
 class Socket:
@@ -94,7 +68,7 @@ async def open_socket(base: str, env: str, token: str, last_event_id: int | None
 
 @pytest.fixture
 async def server(hub_app: Any) -> AsyncIterator[str]:
-    async with serving(hub_app) as url:
+    async with serve_app(hub_app) as url:
         yield url
 
 
@@ -207,7 +181,7 @@ async def test_a_socket_on_another_app_instance_receives_the_change(hub, hub_set
     other = Hub(hub_settings)
     await other.start()
     try:
-        async with serving(create_app(hub=other)) as other_url, \
+        async with serve_app(create_app(hub=other)) as other_url, \
                 open_socket(other_url, "acme", sdk_signer.token("kim")) as socket:
             await socket.next()
             await change(hub, "kim", "c1")  # recorded through the first Hub (as a worker would)
