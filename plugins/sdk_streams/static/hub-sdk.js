@@ -138,7 +138,8 @@ const CSS = `
   border-color: var(--hub-accent); }
 .hub-button[disabled] { opacity: .6; cursor: progress; }
 .hub-snooze-menu { display: flex; flex-wrap: wrap; gap: 6px; }
-.hub-snooze-menu[hidden] { display: none; }
+.hub-snooze-menu[hidden], .hub-feedback[hidden] { display: none; }
+textarea.hub-input { resize: vertical; }
 .hub-vote { margin-inline-start: auto; display: flex; gap: 4px; }
 .hub-vote .hub-button { padding: 4px 8px; }
 .hub-empty { color: var(--hub-muted); margin: 0; text-align: center; padding: 8px; }
@@ -664,8 +665,9 @@ class Stream {
       // Every card needs an accessible name: fall back to the template's name.
       article.prepend(h("h3", { className: "hub-sr-only", id: headlineId }, cardTitle(card)));
     }
-    actions.append(this.renderVotes(card));
-    form.append(body, formError, actions);
+    const feedback = this.renderFeedback(card);
+    actions.append(this.renderVotes(card, feedback));
+    form.append(body, formError, actions, feedback);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit(card, inputs, formError, buttons);
@@ -736,13 +738,49 @@ class Stream {
     }
   }
 
-  renderVotes(card) {
-    const vote = (direction) => () => this.vote(card, direction);
+  // Thumbs up votes at once; thumbs down first asks (optionally) what was wrong.
+  renderVotes(card, feedback) {
     return h("div", { className: "hub-vote", role: "group", "aria-label": "Was this useful?" },
       h("button", { type: "button", className: "hub-button", "data-vote": "up", "aria-label": "Useful",
-        onclick: vote("up") }, "👍"),
+        onclick: () => this.vote(card, "up") }, "\u{1F44D}"),
       h("button", { type: "button", className: "hub-button", "data-vote": "down", "aria-label": "Not useful",
-        onclick: vote("down") }, "👎"));
+        "aria-expanded": "false", "aria-controls": feedback.id,
+        onclick: (event) => this.toggleFeedback(event.currentTarget, feedback) }, "\u{1F44E}"));
+  }
+
+  renderFeedback(card) {
+    const id = nextId("feedback");
+    const text = h("textarea", { className: "hub-input", id: `${id}-text`, rows: "2", maxlength: "2000" });
+    const panel = h("div", { className: "hub-field hub-feedback", id, role: "group",
+      "aria-label": "Feedback", hidden: true },
+    h("label", { className: "hub-label", for: text.id }, "What was wrong? (optional)"), text,
+    h("div", { className: "hub-actions" },
+      h("button", { type: "button", className: "hub-button", onclick: async () => {
+        await this.vote(card, "down", text.value.trim() || undefined);
+        this.closeFeedback(panel);
+      } }, "Send feedback"),
+      h("button", { type: "button", className: "hub-button", onclick: () => this.closeFeedback(panel) },
+        "Cancel")));
+    panel.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") this.closeFeedback(panel);
+    });
+    return panel;
+  }
+
+  toggleFeedback(button, panel) {
+    const open = panel.hidden;
+    panel.hidden = !open;
+    button.setAttribute("aria-expanded", String(open));
+    if (open) panel.querySelector("textarea").focus();
+  }
+
+  closeFeedback(panel) {
+    panel.hidden = true;
+    const button = panel.closest("form").querySelector('[data-vote="down"]');
+    if (button) {
+      button.setAttribute("aria-expanded", "false");
+      button.focus();
+    }
   }
 
   // --- actions --------------------------------------------------------------------------------
@@ -769,9 +807,9 @@ class Stream {
     return this.act(card, "snooze", { until: until.toISOString().replace(/\.\d{3}Z$/, "Z") }, formError, buttons);
   }
 
-  async vote(card, direction) {
+  async vote(card, direction, message) {
     const response = await this.api("POST", `/cards/${encodeURIComponent(card.cardInstanceId)}/vote`,
-      { direction });
+      message ? { direction, message } : { direction });
     if (response.ok) {
       const entry = this.nodes.get(card.cardInstanceId);
       if (entry) {

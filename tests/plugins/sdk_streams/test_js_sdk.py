@@ -260,10 +260,16 @@ async def test_dismiss_snooze_and_vote_act_on_the_card_and_cards_keep_priority_o
     await useful.click()
     assert await eventually(lambda: useful.get_attribute("aria-pressed")) == "true"
     assert await eventually(lambda: server_events(flows, "ana", "card-voted-up"))
+    low = page.get_by_role("article", name="Low")
+    await low.get_by_role("button", name="Not useful").click()
+    await low.get_by_label("What was wrong? (optional)").fill("Not for me")
+    await low.get_by_role("button", name="Send feedback").click()
+    down = await eventually(lambda: server_events(flows, "ana", "card-voted-down"))
+    assert down[0]["properties"]["message"] == "Not for me"
+    assert await low.get_by_label("What was wrong? (optional)").is_hidden()
 
     await second.get_by_role("button", name="Snooze an hour").click()
     await second.wait_for(state="detached", timeout=10_000)
-    low = page.get_by_role("article", name="Low")
     await low.get_by_role("button", name="Got it").click()
     await low.wait_for(state="detached", timeout=10_000)
     statuses = {c["content"]["elements"][0]["text"]: c["status"] for c in await flows.cards(userId="ana")}
