@@ -121,7 +121,7 @@ def _cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
 def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
                plugins: Iterable[Any] = ()) -> Litestar:
     """Build the HTTP API. Routes come from plugins (the core's own routes are plugins too)."""
-    from hub.api.auth import check_route_auth, request_guard
+    from hub.api.auth import authorize_request, check_route_auth
     from hub.api.middleware import request_context_middleware
     from hub.api.problems import exception_handlers
 
@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
     app = Litestar(
         route_handlers=handlers,
         dependencies={"hub": Provide(lambda: hub, use_cache=True, sync_to_thread=False)},
-        guards=[request_guard],
+        before_request=authorize_request,
         exception_handlers=exception_handlers(),
         middleware=[request_context_middleware],
         on_startup=[on_startup],

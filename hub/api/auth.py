@@ -142,10 +142,25 @@ async def api_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
 
 
 async def request_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """The app's one guard: content type, then authentication (Litestar copies the connection
-    once per guard, so one guard that does both is measurably cheaper than two)."""
+    """The app's one check of every HTTP request: content type, then authentication.
+
+    It runs as the app's ``before_request`` (:func:`authorize_request`) rather than as a Litestar
+    guard, because Litestar copies the route handler for every guard of every request, which
+    costs more than the checks themselves on the hottest routes (feed polls).
+
+    A route authenticated by other means than API client tokens (end users' JWTs, signed
+    webhooks) names its check in ``opt["authenticate"]``, an ``async (connection, handler)``
+    callable run here, rather than adding a guard of its own."""
     await json_body_guard(connection, handler)
     await api_guard(connection, handler)
+    authenticate = handler.opt.get("authenticate")
+    if authenticate is not None:
+        await authenticate(connection, handler)
+
+
+async def authorize_request(request: Request[Any, Any, Any]) -> None:
+    """The app's ``before_request``: :func:`request_guard` on the request's route handler."""
+    await request_guard(request, request.route_handler)
 
 
 def route_handlers(route: Any) -> list[Any]:
@@ -163,6 +178,14 @@ def check_route_auth(app: Litestar) -> None:
         for handler in route_handlers(route):
             if not route.path.startswith("/v1/") or "OPTIONS" in getattr(handler, "http_methods", ()):
                 continue
+            if hasattr(handler, "http_methods") and handler.resolve_before_request() is not authorize_request:
+                raise RuntimeError(
+                    f"route {route.path} ({handler.handler_name}) sets its own before_request, which "
+                    "would replace the app's authentication: use opt['authenticate'] instead")
+            if "permission" in handler.opt and not hasattr(handler, "http_methods"):
+                raise RuntimeError(
+                    f"WebSocket route {route.path} ({handler.handler_name}) declares opt['permission']: "
+                    "sockets authenticate in their handler and declare opt['auth'] instead")
             if "permission" not in handler.opt and "auth" not in handler.opt:
                 raise RuntimeError(
                     f"route {route.path} ({handler.handler_name}) declares neither "

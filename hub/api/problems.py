@@ -308,7 +308,8 @@ def _expected_body_media_type(handler: BaseRouteHandler) -> str | None:
 async def json_body_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """415 for a body of another declared media type sent to a route that reads a JSON ``data``.
 
-    A body sent without a ``Content-Type`` is read as JSON. Install as an app-level guard.
+    A body sent without a ``Content-Type`` is read as JSON. Run for every request by
+    :func:`hub.api.auth.request_guard`.
     """
     if _expected_body_media_type(handler) != "application/json":
         return

@@ -495,14 +495,16 @@ async def end_user_guard(connection: ASGIConnection[Any, Any, Any, Any], _handle
 _STATE_KEY = "sdk_streams_end_user"
 
 
-def _provide_end_user(request: Request[Any, Any, Any]) -> EndUser:
+def _provide_end_user(request: Request[Any, Any, Any], hub: NamedDependency[Any]) -> EndUser:
+    # ``hub`` is not used: depending on it orders the two dependencies, so Litestar resolves
+    # them one after the other instead of starting a task group (two tasks) on every request.
     user = request.scope.get("state", {}).get(_STATE_KEY)
     if not isinstance(user, EndUser):  # a route given the dependency without the guard
         raise unauthorized("an end-user token is required")
     return user
 
 
-SDK_ROUTE: dict[str, Any] = {"opt": {"auth": "end_user"}, "guards": [end_user_guard],
+SDK_ROUTE: dict[str, Any] = {"opt": {"auth": "end_user", "authenticate": end_user_guard},
                              "dependencies": {"user": Provide(_provide_end_user, sync_to_thread=False)}}
 """Keyword arguments for an end-user route (``@get(path, **SDK_ROUTE, ...)``): the guard answers
 401 unless the request carries a valid end-user token, and the handler gets ``user: EndUserDep``."""

@@ -277,9 +277,9 @@ async def test_non_json_body_is_415(hub_client, hub_env):
 
 
 async def test_json_under_another_content_type_is_415(hub_app, hub_client, hub_env):
-    from hub.api.auth import request_guard
+    from hub.api.auth import authorize_request
 
-    assert request_guard in hub_app.guards
+    assert hub_app.before_request is authorize_request
     response = await send(hub_client, hub_env, "POST", "/fields", b'{"name": "plan", "type": "text"}',
                           {"content-type": "text/plain"})
     assert only_error(problem(response, 415))[0] == "header.content-type"

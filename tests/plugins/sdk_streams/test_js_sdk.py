@@ -244,9 +244,9 @@ async def test_a_card_appears_live_renders_every_element_accessibly_and_submits(
 async def test_dismiss_snooze_and_vote_act_on_the_card_and_cards_keep_priority_order(
         open_app, flows, hub_worker):
     await flows.publish("note", NOTE_FLOW)
-    await flows.start("note", target={"usersById": ["ana"]},
-                      payload={"variables": {"title": "Low"}})
-    await flows.start("note", target={"usersById": ["ana"]}, payload={"variables": {"title": "Second"}})
+    for count, title in enumerate(("Low", "Second"), start=1):  # one after the other: "Second" is newer
+        await flows.start("note", target={"usersById": ["ana"]}, payload={"variables": {"title": title}})
+        assert await eventually(lambda n=count: _has_cards(flows, "ana", n))
     page = await open_app("ana")
     await live(page)
     articles = page.get_by_role("article")
@@ -274,6 +274,10 @@ async def test_dismiss_snooze_and_vote_act_on_the_card_and_cards_keep_priority_o
     await low.wait_for(state="detached", timeout=10_000)
     statuses = {c["content"]["elements"][0]["text"]: c["status"] for c in await flows.cards(userId="ana")}
     assert statuses == {"Second": "snoozed", "Low": "dismissed"}
+
+
+async def _has_cards(flows: Flows, user: str, expected: int) -> bool:
+    return len(await flows.cards(userId=user)) == expected
 
 
 async def _count(locator: Any, expected: int) -> bool:
