@@ -52,7 +52,8 @@ def hub_register_routes(register: Callable[[Any], None]) -> None:
 def hub_register_jobs(register: Callable[..., JobRegistration]) -> None:
     """Add background jobs run by ``hub worker``.
 
-    ``register(coroutine_function, *, name=None, cron=None, max_tries=None, timeout=None)``.
+    ``register(coroutine_function, *, name=None, cron=None, max_tries=None, timeout=None,
+    inline=False)``.
     The function is an arq job: ``async def job(ctx, *args)`` where ``ctx["hub"]`` is the
     :class:`hub.app.Hub`. Jobs must be idempotent: they can run twice. With ``cron`` (a mapping
     of arq ``cron()`` keyword arguments such as ``{"second": {0, 30}}``, or a function of the
@@ -61,7 +62,10 @@ def hub_register_jobs(register: Callable[..., JobRegistration]) -> None:
     (``tx.enqueue(name, args, job_id=...)`` in :func:`hub.services.outbox.transaction`).
     Arguments and results are serialised with msgpack, so pass ids, not objects. A job that
     raises is retried with backoff up to ``max_tries`` (default ``HUB_JOB_MAX_TRIES``); a sync
-    function or a name already registered is an error at start-up.
+    function or a name already registered is an error at start-up. With ``inline=True``, a job
+    enqueued by a transaction that commits *inside a worker* runs right there after the commit
+    instead of going through the queue (one hop less: how card changes reach app sockets
+    quickly); if it raises, it is enqueued and retried as usual, so keep such jobs short.
     """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,11 @@ from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 
 QUEUE_NAME = "hub:queue"
+IN_WORKER_JOB: ContextVar[bool] = ContextVar("hub_in_worker_job", default=False)
+"""True while a worker runs a job: jobs registered ``inline=True`` that such a job's transaction
+enqueues run right after the commit (:func:`hub.services.outbox.flush`)."""
+KEEP_RESULT_MS = 3600 * 1000
+"""How long a finished job's result (and so its id, against a second enqueue) is kept."""
 
 def _fallback(value: Any) -> Any:
     # arq stores a failed job's exception as its result; keep its text, not the object.
@@ -71,6 +77,21 @@ async def enqueue(redis: ArqRedis, job_name: str, args: list[Any], job_id: str,
     done = await script(keys=[job_key_prefix + job_id, result_key_prefix + job_id, QUEUE_NAME],
                         args=[expires_ms, job, score, job_id])
     return bool(done)
+
+
+async def mark_done(redis: ArqRedis, job_name: str, args: list[Any], job_id: str, started_ms: int,
+                    result: Any) -> None:
+    """Record a job that ran without going through the queue (inline, after its transaction
+    committed) as done, with the result arq would have kept: enqueueing it again is refused and
+    the outbox relay clears its row."""
+    from arq.constants import result_key_prefix
+    from arq.jobs import serialize_result
+    from arq.utils import timestamp_ms
+
+    data = serialize_result(job_name, tuple(args), {}, 1, started_ms, True, result, started_ms,
+                            timestamp_ms(), job_id, QUEUE_NAME, job_id, serializer=serialize)
+    if data is not None:
+        await redis.set(result_key_prefix + job_id, data, px=KEEP_RESULT_MS, nx=True)
 
 
 async def known_jobs(redis: Any, job_ids: list[str]) -> set[str]:

@@ -30,6 +30,7 @@ class JobRegistration:
     max_tries: int | None = None
     timeout: float | None = None
     plugin: str = ""
+    inline: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ def collect(pm: pluggy.PluginManager) -> Registry:
     def jobs(plugin: str) -> Callable[..., JobRegistration]:
         def register(function: Callable[..., Awaitable[Any]], *, name: str | None = None,
                      cron: Mapping[str, Any] | Callable[[Settings], Mapping[str, Any]] | None = None,
-                     max_tries: int | None = None, timeout: float | None = None) -> JobRegistration:
+                     max_tries: int | None = None, timeout: float | None = None,
+                     inline: bool = False) -> JobRegistration:
             job_name = name or getattr(function, "__name__", "")
             if not inspect.iscoroutinefunction(function):
                 raise RegistrationError(f"{plugin}: job {job_name!r} must be an async def function")
@@ -118,7 +120,7 @@ def collect(pm: pluggy.PluginManager) -> Registry:
                 raise RegistrationError(
                     f"job {job_name!r} registered by {plugin} and by {registry.jobs[job_name].plugin}"
                 )
-            job = JobRegistration(function, job_name, cron, max_tries, timeout, plugin)
+            job = JobRegistration(function, job_name, cron, max_tries, timeout, plugin, inline)
             registry.jobs[job_name] = job
             return job
 

@@ -37,6 +37,7 @@ def _wrap(hub: Hub, job: JobRegistration, max_tries: int) -> Callable[..., Await
         attempt = ctx.get("job_try", 1)
         structlog.contextvars.bind_contextvars(job_id=ctx.get("job_id"), job=job.name,
                                                attempt=attempt)
+        in_job = queue.IN_WORKER_JOB.set(True)
         try:
             result = await job.function(ctx, *args)
         except Retry:
@@ -55,6 +56,7 @@ def _wrap(hub: Hub, job: JobRegistration, max_tries: int) -> Callable[..., Await
             hub.metrics.jobs.labels(job.name, "ok").inc()
             return result
         finally:
+            queue.IN_WORKER_JOB.reset(in_job)
             structlog.contextvars.unbind_contextvars("job_id", "job", "attempt")
 
     return run
@@ -95,7 +97,7 @@ def worker_settings(hub: Hub) -> dict[str, Any]:
                                                      else max(1, hub.settings.db_pool_size)),
         "job_timeout": hub.settings.job_timeout_seconds,
         "max_tries": hub.settings.job_max_tries,
-        "keep_result": 3600,
+        "keep_result": queue.KEEP_RESULT_MS // 1000,
         "job_completion_wait": 30,
         "poll_delay": 0.05,
     }

@@ -461,4 +461,4 @@ async def announce_card_changes(ctx: dict[str, Any], env: str, changes: list[lis
 
 @hookimpl
 def hub_register_jobs(register: Any) -> None:
-    register(announce_card_changes)
+    register(announce_card_changes, inline=True)

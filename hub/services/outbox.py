@@ -80,13 +80,39 @@ async def transaction(hub: Hub) -> AsyncIterator[Transaction]:
 async def flush(hub: Hub, jobs: list[PendingJob]) -> None:
     """Hand committed jobs to the queue (their outbox rows are cleared later by the relay).
 
-    A failure here is logged, not raised: the change is committed and the relay will enqueue.
+    Inside a worker's job, jobs registered with ``inline=True`` run here instead, one hop sooner,
+    and are recorded as done (enqueued after all, to be retried, if they raise). A failure here is logged, not raised: the change is committed and the relay will enqueue.
     """
+    inline = queue.IN_WORKER_JOB.get()
     try:
         for job in jobs:
+            if inline and job.defer_until is None and _inline(hub, job) and await _run_inline(hub, job):
+                continue
             await queue.enqueue(hub.redis, job.job_name, job.args, job.job_id, job.defer_until)
     except Exception as exc:  # the relay is the safety net; the caller's change stands
         log.warning("outbox_flush_failed", error=repr(exc), jobs=len(jobs))
+
+
+def _inline(hub: Hub, job: PendingJob) -> bool:
+    registered = hub.registry.jobs.get(job.job_name)
+    return registered is not None and registered.inline
+
+
+async def _run_inline(hub: Hub, job: PendingJob) -> bool:
+    """Run a job registered ``inline=True`` here and now (a worker, after the commit that created
+    it); ``False`` when it raised, so the caller enqueues it to be retried as usual."""
+    from arq.utils import timestamp_ms
+
+    started = timestamp_ms()
+    try:
+        result = await hub.registry.jobs[job.job_name].function(
+            {"hub": hub, "job_id": job.job_id, "job_try": 1, "enqueue_time": now()}, *job.args)
+    except Exception as exc:
+        log.warning("inline_job_failed", job=job.job_name, job_id=job.job_id, error=repr(exc))
+        return False
+    await queue.mark_done(hub.redis, job.job_name, job.args, job.job_id, started, result)
+    hub.metrics.jobs.labels(job.job_name, "inline").inc()
+    return True
 
 
 async def relay(hub: Hub, older_than: timedelta | None = None, batch: int = 500) -> int:

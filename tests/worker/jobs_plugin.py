@@ -23,11 +23,30 @@ async def always_fails(ctx: dict[str, Any], key: str) -> None:
     raise ValueError("this job never succeeds")
 
 
+async def inline_count(ctx: dict[str, Any], key: str) -> int:
+    return int(await ctx["hub"].redis.incr(f"test:runs:{key}"))
+
+
+async def inline_flaky(ctx: dict[str, Any], key: str) -> int:
+    return await flaky(ctx, key)
+
+
+async def announce_later(ctx: dict[str, Any], name: str, key: str) -> None:
+    """A job whose transaction enqueues another job ``name`` (inline ones run right after)."""
+    from hub.services import outbox
+
+    async with outbox.transaction(ctx["hub"]) as tx:
+        await tx.enqueue(name, [key], job_id=f"{name}:{key}")
+
+
 @hookimpl
 def hub_register_jobs(register: Any) -> None:
     register(count_run)
     register(flaky)
     register(always_fails, max_tries=3)
+    register(inline_count, inline=True)
+    register(inline_flaky, inline=True)
+    register(announce_later)
 
 
 async def slow_count(ctx: dict[str, Any], key: str) -> None:

@@ -54,6 +54,36 @@ async def test_relay_clears_rows_of_jobs_already_done_without_running_them_again
     assert await runs(hub, "done") == 1
 
 
+async def test_an_inline_job_runs_right_after_a_worker_jobs_commit_and_counts_as_done(hub, run_jobs):
+    async with outbox.transaction(hub) as tx:
+        await tx.enqueue("announce_later", ["inline_count", "i"], job_id="later:i")
+    assert await run_jobs() == 1  # only the outer job went through the queue
+    assert await runs(hub, "i") == 1
+    assert await queue.known_jobs(hub.redis, ["inline_count:i"]) == {"inline_count:i"}
+    # Its outbox row is cleared like any done job's, and enqueueing it again is refused.
+    assert await outbox.relay(hub, older_than=timedelta(0)) == 0
+    assert await outbox_rows(hub) == 0
+    assert not await queue.enqueue(hub.redis, "inline_count", ["i"], "inline_count:i")
+    await run_jobs()
+    assert await runs(hub, "i") == 1
+
+
+async def test_an_inline_job_that_raises_is_queued_and_retried(hub, run_jobs):
+    async with outbox.transaction(hub) as tx:
+        await tx.enqueue("announce_later", ["inline_flaky", "f"], job_id="later:f")
+    await run_jobs()
+    assert await runs(hub, "f") == 2  # failed inline, then succeeded from the queue
+    assert hub.metrics.jobs.labels("inline_flaky", "ok")._value.get() == 1
+
+
+async def test_outside_a_worker_inline_jobs_are_queued_like_any_other(hub, run_jobs):
+    async with outbox.transaction(hub) as tx:
+        await tx.enqueue("inline_count", ["q"], job_id="inline_count:q")
+    assert await runs(hub, "q") == 0
+    assert await hub.redis.zcard(queue.QUEUE_NAME) == 1
+    assert await run_jobs() == 1 and await runs(hub, "q") == 1
+
+
 async def test_rolled_back_transaction_enqueues_nothing(hub, run_jobs):
     with pytest.raises(RuntimeError):
         async with outbox.transaction(hub) as tx:
