@@ -58,6 +58,15 @@ class Transaction:
         await add(self.conn, job)
         self.pending.append(job)
 
+    async def enqueue_many(self, jobs: list[PendingJob]) -> None:
+        """Record several jobs to run after this transaction commits, in one statement."""
+        if jobs:
+            stamp = now()
+            await bulk_insert(self.conn, tables.outbox, [
+                {"job_id": j.job_id, "job_name": j.job_name, "args": j.args,
+                 "defer_until": j.defer_until, "created_at": stamp} for j in jobs], ["job_id"])
+            self.pending.extend(jobs)
+
 
 async def add(conn: AsyncConnection, job: PendingJob) -> None:
     """Write an outbox row in the caller's transaction (a repeated job id is ignored)."""
@@ -81,7 +90,8 @@ async def flush(hub: Hub, jobs: list[PendingJob]) -> None:
     """Hand committed jobs to the queue (their outbox rows are cleared later by the relay).
 
     Inside a worker's job, jobs registered with ``inline=True`` run here instead, one hop sooner,
-    and are recorded as done (enqueued after all, to be retried, if they raise). A failure here is logged, not raised: the change is committed and the relay will enqueue.
+    and are recorded as done (enqueued after all, to be retried, if they raise). A failure here
+    is logged, not raised: the change is committed and the relay will enqueue.
     """
     inline = queue.IN_WORKER_JOB.get()
     try:

@@ -3,14 +3,17 @@
 :func:`start_flows` validates every start request against the flow's published version, then in
 one transaction records the invocations (and profiles for customers named by id) and, through
 the outbox, the job that fans each one out. A 2xx answer therefore means the starts are durable.
+Concurrent calls share that transaction (group commit, :class:`_GroupCommit`).
 A repeated ``flowInvocationId`` returns the first invocation and starts nothing new.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +35,7 @@ from hub.services.flows import (
     published_definition,
     startable_definition,
 )
-from hub.services.outbox import transaction
+from hub.services.outbox import PendingJob, transaction
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -224,13 +227,8 @@ async def start_flows(hub: Hub, env: str, flow_id: str, items: Sequence[Any], *,
     Raises :class:`TriggerError` (404 flow, 409 not startable, 422 invalid items).
     """
     version, checked = await check_flows(hub, env, flow_id, items, source=source, test=test)
-    for attempt in (1, 2):
-        try:
-            return await _record(hub, env, flow_id, version, checked, source, test)
-        except IntegrityError:  # a concurrent request used the same flowInvocationId
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    start = _Start(env, flow_id, version, checked, source, test, asyncio.get_running_loop().create_future())
+    return await _group_commit(hub).record(start)
 
 
 _CONTAINERS = select(tables.stream_container.c.id).where(
@@ -275,42 +273,146 @@ async def check_flows(hub: Hub, env: str, flow_id: str, items: Sequence[Any], *,
     return version, checked
 
 
-async def _record(hub: Hub, env: str, flow_id: str, version: int, items: list[dict[str, Any]],
-                  source: str, test: bool) -> list[dict[str, Any]]:
-    results = []
+@dataclass
+class _Start:
+    """One :func:`start_flows` call waiting for the transaction that records it."""
+
+    env: str
+    flow_id: str
+    version: int
+    items: list[dict[str, Any]]
+    source: str
+    test: bool
+    done: asyncio.Future[list[dict[str, Any]]]
+
+
+class _GroupCommit:
+    """Concurrent starts share transactions (group commit).
+
+    A call queues its start and waits. One drain task at a time records everything queued in
+    one transaction (one insert of all the invocations, one of their outbox rows, one upsert of
+    the customers they name, one commit), then answers each call. Under no load a start is its
+    own batch and costs what it always did; under load, while one transaction commits, the next
+    fills, so the round trips and commits per start fall with the concurrency. Each call still
+    gets its 2xx only after its invocation committed. If a shared transaction fails, each of its
+    starts is recorded again on its own, so one start's failure is never another's.
+    """
+
+    MAX_ITEMS = 1000
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.queued: list[_Start] = []
+        self.draining: asyncio.Task[None] | None = None
+
+    async def record(self, start: _Start) -> list[dict[str, Any]]:
+        self.queued.append(start)
+        if self.draining is None or self.draining.done():
+            self.draining = asyncio.create_task(self._drain())
+        return await start.done
+
+    async def _drain(self) -> None:
+        while self.queued:
+            batch, count = [], 0
+            while self.queued and (not batch or count + len(self.queued[0].items) <= self.MAX_ITEMS):
+                start = self.queued.pop(0)
+                batch.append(start)
+                count += len(start.items)
+            await self._record_batch(batch)
+
+    async def _record_batch(self, batch: list[_Start]) -> None:
+        try:
+            results = await _record(self.hub, batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0], exc=exc)
+                return
+            for start in batch:  # each on its own: one start's failure is never another's
+                try:
+                    _settle(start, await _record_alone(self.hub, start))
+                except Exception as alone_exc:
+                    _settle(start, exc=alone_exc)
+            return
+        for start, result in zip(batch, results, strict=True):
+            _settle(start, result)
+
+
+def _settle(start: _Start, result: list[dict[str, Any]] | None = None,
+            exc: BaseException | None = None) -> None:
+    if start.done.done():  # the caller went away (its request was cancelled)
+        return
+    if exc is not None:
+        start.done.set_exception(exc)
+    else:
+        start.done.set_result(result or [])
+
+
+async def _record_alone(hub: Hub, start: _Start) -> list[dict[str, Any]]:
+    for attempt in (1, 2):
+        try:
+            return (await _record(hub, [start]))[0]
+        except IntegrityError:  # a concurrent request (another process) used the same flowInvocationId
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _group_commit(hub: Hub) -> _GroupCommit:
+    found = getattr(hub, "_start_group_commit", None)
+    if found is None:
+        found = hub._start_group_commit = _GroupCommit(hub)  # type: ignore[attr-defined]
+    return found
+
+
+async def _record(hub: Hub, batch: Sequence[_Start]) -> list[list[dict[str, Any]]]:
+    """Record the starts of ``batch`` in one transaction; each start's results, in order."""
     stamp = now()
+    everything: list[list[dict[str, Any]]] = []
     async with transaction(hub) as tx:
-        given = [i["flowInvocationId"] for i in items if i["flowInvocationId"]]
-        existing = {}
-        if given:
-            rows = await tx.conn.execute(select(tables.invocation).where(
-                V.environment_id == env, V.id.in_(given)))
-            existing = {r["id"]: r for r in rows.mappings()}
-        named_users: list[str] = []
-        for item in items:
-            invocation_id = item["flowInvocationId"] or str(uuid.uuid4())
-            if invocation_id in existing:
-                results.append({**invocation_json(existing[invocation_id]), "created": False})
-                continue
-            row = {
-                "environment_id": env, "id": invocation_id, "flow_id": flow_id,
-                "flow_version": version, "source": "test" if test else source, "test": test,
-                "target": item["target"],
-                "payload": {k: item[k] for k in ("variables", "metadata", "notificationDetail",
-                                                 "cardOptions")},
-                "status": "pending", "targeted": 0, "started": 0, "fanout_cursor": None,
-                "chunks_total": None, "chunks_done": 0, "error": None, "created_at": stamp,
-                "updated_at": stamp, "completed_at": None,
-            }
-            await bulk_insert(tx.conn, tables.invocation, [row])
-            existing[invocation_id] = row
-            named_users += item["target"].get("usersById", [])
-            await tx.enqueue("run_invocation", [env, invocation_id],
-                             job_id=f"invocation:{env}:{invocation_id}")
-            results.append({**invocation_json(row), "created": True})
-        if named_users and not test:
-            await ensure_customers(tx.conn, env, named_users, row_ids=False)  # unknown users get a profile
-    return results
+        existing: dict[tuple[str, str], Any] = {}
+        given: dict[str, list[str]] = {}
+        for start in batch:
+            given.setdefault(start.env, []).extend(
+                i["flowInvocationId"] for i in start.items if i["flowInvocationId"])
+        for env, ids in given.items():
+            if ids:
+                rows = await tx.conn.execute(select(tables.invocation).where(
+                    V.environment_id == env, V.id.in_(ids)))
+                existing.update({(env, r["id"]): r for r in rows.mappings()})
+        new_rows: list[dict[str, Any]] = []
+        named_users: dict[str, list[str]] = {}
+        for start in batch:
+            results = []
+            for item in start.items:
+                invocation_id = item["flowInvocationId"] or str(uuid.uuid4())
+                known = existing.get((start.env, invocation_id))
+                if known is not None:
+                    results.append({**invocation_json(known), "created": False})
+                    continue
+                row = {
+                    "environment_id": start.env, "id": invocation_id, "flow_id": start.flow_id,
+                    "flow_version": start.version, "source": "test" if start.test else start.source,
+                    "test": start.test, "target": item["target"],
+                    "payload": {k: item[k] for k in ("variables", "metadata", "notificationDetail",
+                                                     "cardOptions")},
+                    "status": "pending", "targeted": 0, "started": 0, "fanout_cursor": None,
+                    "chunks_total": None, "chunks_done": 0, "error": None, "created_at": stamp,
+                    "updated_at": stamp, "completed_at": None,
+                }
+                new_rows.append(row)
+                existing[(start.env, invocation_id)] = row
+                if not start.test:
+                    named_users.setdefault(start.env, []).extend(item["target"].get("usersById", []))
+                results.append({**invocation_json(row), "created": True})
+            everything.append(results)
+        if new_rows:
+            await bulk_insert(tx.conn, tables.invocation, new_rows)
+            await tx.enqueue_many([PendingJob("run_invocation", [r["environment_id"], r["id"]],
+                                              f"invocation:{r['environment_id']}:{r['id']}")
+                                   for r in new_rows])
+        for env, users in named_users.items():
+            await ensure_customers(tx.conn, env, users, row_ids=False)  # unknown users get a profile
+    return everything
 
 
 async def start_invocation(hub: Hub, env: str, flow_id: str, *, target: dict[str, Any],

@@ -54,6 +54,56 @@ async def test_concurrent_starts_with_one_invocation_id_start_it_once(flows, run
     assert len(await flows.cards(userId="cy")) == 1
 
 
+async def test_concurrent_starts_share_transactions_and_each_gets_its_own_invocation(
+        flows, hub, hub_client, hub_env, run_jobs):
+    from sqlalchemy import event
+
+    await flows.publish("welcome", CARD_FLOW)
+    commits = []
+
+    def count(_conn):
+        commits.append(1)
+
+    event.listen(hub.db.engine.sync_engine, "commit", count)
+    try:
+        results = await asyncio.gather(*[
+            flows.start("welcome", target={"usersById": [f"user-{n}", "shared"]}) for n in range(30)])
+    finally:
+        event.remove(hub.db.engine.sync_engine, "commit", count)
+    ids = [r["flows"][0]["flowInvocationId"] for r in results]
+    assert len(set(ids)) == 30 and all(r["flows"][0]["created"] for r in results)
+    assert len(commits) < 30  # group commit: starts that arrive together share a transaction
+    for n in (0, 29):
+        profile = await hub_client.get(f"/v1/{hub_env.id}/users/user-{n}", headers=hub_env.headers())
+        assert profile.status_code == 200
+    await run_jobs()
+    assert len(await flows.cards(userId="shared")) == 30
+
+
+async def test_a_start_that_fails_in_a_shared_transaction_fails_alone(flows, hub, run_jobs, monkeypatch):
+    from hub.services import triggers
+
+    await flows.publish("welcome", CARD_FLOW)
+    real = triggers.ensure_customers
+
+    async def refuse_boom(conn, env, users, **kwargs):
+        if "boom" in users:
+            raise RuntimeError("the database refused this one")
+        return await real(conn, env, users, **kwargs)
+
+    monkeypatch.setattr(triggers, "ensure_customers", refuse_boom)
+    item = {"target": {"usersById": ["x"]}, "payload": {}}
+    results = await asyncio.gather(*[
+        triggers.start_flows(hub, flows.env.id, "welcome",
+                             [{**item, "target": {"usersById": [user]}}]) for user in ("a", "boom", "b")],
+        return_exceptions=True)
+    assert isinstance(results[1], RuntimeError)
+    assert results[0][0]["created"] and results[2][0]["created"]
+    await run_jobs()
+    assert len(await flows.cards(userId="a")) == 1 and len(await flows.cards(userId="b")) == 1
+    assert await flows.cards(userId="boom") == []
+
+
 async def test_unknown_users_get_a_profile(flows, hub_client, hub_env, run_jobs):
     await flows.publish("welcome", CARD_FLOW)
     await flows.start("welcome", target={"usersById": ["new-user"]})
