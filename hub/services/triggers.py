@@ -364,6 +364,18 @@ def _group_commit(hub: Hub) -> _GroupCommit:
     return found
 
 
+def _run_jobs(rows: list[dict[str, Any]]) -> list[PendingJob]:
+    """The jobs that run new invocations: one ``run_invocation`` for a lone one, one
+    ``run_invocations`` per environment for several started together, which runs the
+    one-customer ones in one transaction (as list uploads do)."""
+    by_env: dict[str, list[str]] = {}
+    for row in rows:
+        by_env.setdefault(row["environment_id"], []).append(row["id"])
+    return [PendingJob("run_invocation", [env, ids[0]], f"invocation:{env}:{ids[0]}") if len(ids) == 1
+            else PendingJob("run_invocations", [env, ids], f"invocations:{env}:{ids[0]}")
+            for env, ids in by_env.items()]
+
+
 async def _record(hub: Hub, batch: Sequence[_Start]) -> list[list[dict[str, Any]]]:
     """Record the starts of ``batch`` in one transaction; each start's results, in order."""
     stamp = now()
@@ -407,9 +419,7 @@ async def _record(hub: Hub, batch: Sequence[_Start]) -> list[list[dict[str, Any]
             everything.append(results)
         if new_rows:
             await bulk_insert(tx.conn, tables.invocation, new_rows)
-            await tx.enqueue_many([PendingJob("run_invocation", [r["environment_id"], r["id"]],
-                                              f"invocation:{r['environment_id']}:{r['id']}")
-                                   for r in new_rows])
+            await tx.enqueue_many(_run_jobs(new_rows))
         for env, users in named_users.items():
             await ensure_customers(tx.conn, env, users, row_ids=False)  # unknown users get a profile
     return everything
