@@ -2,7 +2,8 @@
 
 ``run_invocation`` plans: it pages through the targeted customers by primary key and writes one
 ``fanout_chunk`` job per page (through the outbox, in one transaction). A target that fits in
-one page is run there and then, so a single-customer trigger costs one job. Chunks are
+one page is run there and then, so a single-customer trigger costs one job, and that job also
+runs the other single-customer starts still waiting for theirs (they then find nothing to do). Chunks are
 independent and idempotent (instance ids derive from invocation + user), so any number of workers
 share a large fan-out, and a chunk that runs twice creates nothing new.
 """
@@ -131,6 +132,8 @@ async def run_invocation(ctx: dict[str, Any], env: str, invocation_id: str) -> i
         invocation = await engine.load_invocation(tx.conn, env, invocation_id, lock=True)
         if invocation is None or invocation["status"] != "pending":
             return 0
+        if _one_customer(invocation):
+            return await _run_with_waiting(hub, tx, env, invocation_id)
         condition = target_condition(invocation["target"], await _field_types(tx.conn, env),
                                      invocation["test"])
         base = select(C.id).where(C.environment_id == env, condition).order_by(C.id)
@@ -160,6 +163,32 @@ async def run_invocation(ctx: dict[str, Any], env: str, invocation_id: str) -> i
             updated_at=stamp))
         log.info("fanout_planned", invocation=invocation_id, customers=targeted, chunks=chunks)
         return 0
+
+
+STEAL = 200
+"""Most waiting one-customer invocations a ``run_invocation`` job runs along with its own."""
+
+
+def _one_customer(invocation: dict[str, Any]) -> bool:
+    target = invocation["target"]
+    return not invocation["test"] and set(target) == {"usersById"} and len(target["usersById"]) == 1
+
+
+async def _run_with_waiting(hub: Hub, tx: Any, env: str, invocation_id: str) -> int:
+    """Run a one-customer invocation together with others of the environment still waiting for
+    their jobs (up to :data:`STEAL`), in this one transaction: under load, single-customer
+    starts cost a share of one engine run instead of a job each. Their own jobs, when they
+    come, find them done. On PostgreSQL rows another worker holds are skipped, not waited for."""
+    from hub.services.triggers import _run_single_user
+
+    query = (select(V.id).where(V.environment_id == env, V.status == "pending", V.test.is_(False),
+                                V.id != invocation_id)
+             .order_by(V.created_at).limit(STEAL))
+    if tx.conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    waiting = [i for (i,) in await tx.conn.execute(query)]
+    started, _others = await _run_single_user(hub, tx, env, [invocation_id, *waiting])
+    return started
 
 
 async def fanout_chunk(ctx: dict[str, Any], env: str, invocation_id: str, lo: int, hi: int) -> int:

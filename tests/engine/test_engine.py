@@ -104,6 +104,22 @@ async def test_a_start_that_fails_in_a_shared_transaction_fails_alone(flows, hub
     assert await flows.cards(userId="boom") == []
 
 
+async def test_a_single_customer_start_runs_the_others_waiting_for_their_jobs(flows, hub, run_jobs):
+    from hub.services import fanout, triggers
+
+    await flows.publish("welcome", CARD_FLOW)
+    started = [(await triggers.start_flows(hub, flows.env.id, "welcome",
+                                           [{"target": {"usersById": [f"w{n}"]}}]))[0] for n in range(5)]
+    await hub.redis.flushdb()  # their jobs are gone: only the first one will be run, by hand
+    assert await fanout.run_invocation({"hub": hub}, flows.env.id, started[0]["flowInvocationId"]) == 5
+    for n in range(5):
+        assert len(await flows.cards(userId=f"w{n}")) == 1
+    for invocation in started[1:]:  # their own jobs, run late, find nothing to do
+        assert await fanout.run_invocation({"hub": hub}, flows.env.id, invocation["flowInvocationId"]) == 0
+    for n in range(5):
+        assert len(await flows.cards(userId=f"w{n}")) == 1
+
+
 async def test_unknown_users_get_a_profile(flows, hub_client, hub_env, run_jobs):
     await flows.publish("welcome", CARD_FLOW)
     await flows.start("welcome", target={"usersById": ["new-user"]})
