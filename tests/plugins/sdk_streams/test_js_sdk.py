@@ -180,9 +180,12 @@ async def test_a_card_appears_live_renders_every_element_accessibly_and_submits(
     await live(page)
     await page.get_by_text("You're all caught up.").wait_for()
 
-    await flows.start("everything", target={"usersById": ["kim"]})
     card = page.get_by_role("article", name="Confirm your details")
+    await flows.start("everything", target={"usersById": ["kim"]})
+    accepted = time.perf_counter()
     await card.wait_for(timeout=10_000)
+    shown_after = time.perf_counter() - accepted
+    assert shown_after < 1.0, f"the card took {shown_after:.2f} s to appear"  # live, no reload
     [stored] = await flows.cards(userId="kim")
     assert await card.get_attribute("data-card-id") == stored["cardInstanceId"]
 
@@ -232,6 +235,9 @@ async def test_a_card_appears_live_renders_every_element_accessibly_and_submits(
     assert done["status"] == "completed"
     assert done["values"] == {"name": "Kim Lee", "amount": 42, "when": "2026-11-20",
                               "channels": ["email"], "reason": "stolen", "agree": True}
+    completed = await eventually(lambda: server_events(flows, "kim", "card-completed"))
+    assert completed[0]["properties"]["submittedValues"] == done["values"]
+    assert completed[0]["cardContext"]["cardInstanceId"] == stored["cardInstanceId"]
     # What the SDK reported: initialised, the stream shown, the card displayed exactly once.
     for name_ in ("sdk-initialized", "stream-displayed"):
         assert await eventually(lambda n=name_: server_events(flows, "kim", n)), name_
