@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hub_plugins.sdk_streams.hooks",
     "hub_plugins.webhooks.hooks",
     "hub_plugins.list_upload.hooks",
+    "hub_plugins.push_fcm.hooks",
 )
 
 
