@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import sqlite3
 from pathlib import Path
@@ -72,7 +73,7 @@ class Database:
         self.dialect = self.engine.dialect.name
         self.pool_size = settings.db_pool_size
         self._sqlite_reader: sqlite3.Connection | None = None
-        self._pg_pool: Any = None
+        self._pg_pool: ReadPool | None = None
         self._pg_lock = asyncio.Lock()
         self._compiled: dict[int, tuple[str, list[str], Any]] = {}
 
@@ -121,25 +122,11 @@ class Database:
             self._compiled[id(statement)] = found
         return found
 
-    async def _start_pg_pool(self) -> Any:
-        import asyncpg
-
-        async def setup(conn: Any) -> None:
-            for name in ("json", "jsonb"):
-                await conn.set_type_codec(name, schema="pg_catalog", decoder=msgspec.json.decode,
-                                          encoder=lambda v: msgspec.json.encode(v).decode())
-
-        async def no_reset(conn: Any) -> None:
-            # asyncpg's default reset is a round trip (RESET ALL, UNLISTEN...) per release; these
-            # connections only ever run single read-only statements, so there is nothing to reset.
-            return None
-
+    async def _start_pg_pool(self) -> ReadPool:
         async with self._pg_lock:
             if self._pg_pool is None:
                 url = make_url(self.url).set(drivername="postgresql")
-                self._pg_pool = await asyncpg.create_pool(
-                    url.render_as_string(hide_password=False), min_size=1,
-                    max_size=self.pool_size, init=setup, reset=no_reset)
+                self._pg_pool = ReadPool(url.render_as_string(hide_password=False), self.pool_size)
         return self._pg_pool
 
     def begin(self) -> Any:
@@ -160,6 +147,113 @@ class Database:
         if self._pg_pool is not None:
             await self._pg_pool.close()
             self._pg_pool = None
+
+
+class ReadPool:
+    """The PostgreSQL connections :meth:`Database.read` runs its single statements on.
+
+    Leaner than ``asyncpg.Pool`` (whose acquire and release cost about as much CPU as a small
+    query itself): connections are opened on demand up to ``size``, handed straight from one
+    reader to the next waiting one, never reset (they only ever run single read-only
+    statements outside any transaction), and dropped when anything but a server-side error
+    interrupts a statement (a lost connection, a cancelled request), since such a connection's
+    state is unknown.
+    """
+
+    def __init__(self, dsn: str, size: int) -> None:
+        self.dsn = dsn
+        self.size = max(1, size)
+        self.idle: list[asyncpg.Connection] = []
+        self.opened = 0
+        self.waiters: collections.deque[asyncio.Future[asyncpg.Connection | None]] = collections.deque()
+        self.closed = False
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        conn = await self._acquire()
+        try:
+            rows = await conn.fetch(sql, *args)
+        except asyncpg.PostgresError:  # the statement failed on the server: the connection is fine
+            self._release(conn)
+            raise
+        except BaseException:
+            self._drop(conn)
+            raise
+        self._release(conn)
+        return rows
+
+    async def _acquire(self) -> asyncpg.Connection:
+        if self.closed:
+            raise RuntimeError("the database is closed")
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.is_closed():
+                return conn
+            self.opened -= 1  # the server closed it while it was idle
+        if self.opened >= self.size:
+            waiter: asyncio.Future[asyncpg.Connection | None] = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                conn = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():  # handed over just as we were cancelled
+                    given = waiter.result()
+                    if given is not None:
+                        self._release(given)
+                    else:
+                        self._free_slot()
+                raise
+            if conn is not None:
+                return conn
+            # a connection was dropped: its slot is ours, open a new one
+        else:
+            self.opened += 1
+        try:
+            return await self._connect()
+        except BaseException:
+            self._free_slot()
+            raise
+
+    async def _connect(self) -> asyncpg.Connection:
+        conn = await asyncpg.connect(self.dsn)
+        for name in ("json", "jsonb"):
+            await conn.set_type_codec(name, schema="pg_catalog", decoder=msgspec.json.decode,
+                                      encoder=lambda v: msgspec.json.encode(v).decode())
+        return conn
+
+    def _release(self, conn: asyncpg.Connection) -> None:
+        if self.closed or conn.is_closed():
+            self._drop(conn)
+            return
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self.idle.append(conn)
+
+    def _drop(self, conn: asyncpg.Connection) -> None:
+        conn.terminate()
+        self._free_slot()
+
+    def _free_slot(self) -> None:
+        """A connection is gone: a waiting reader may open one in its place."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # keeps the slot: it opens the connection itself
+                return
+        self.opened -= 1
+
+    async def close(self) -> None:
+        self.closed = True
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(RuntimeError("the database is closed"))
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            await conn.close()
+        self.opened -= len(idle)
 
 
 async def insert_ignore(conn: AsyncConnection, table: Any, values: dict[str, Any] | list[dict[str, Any]],
