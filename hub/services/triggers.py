@@ -318,13 +318,19 @@ class _GroupCommit:
                 start = self.queued.pop(0)
                 batch.append(start)
                 count += len(start.items)
-            await self._record_batch(batch)
+            try:
+                await self._record_batch(batch)
+            except BaseException as exc:  # cancelled (shutting down): nobody waits forever
+                for start in (*batch, *self.queued):
+                    _settle(start, exc=exc)
+                self.queued.clear()
+                raise
 
     async def _record_batch(self, batch: list[_Start]) -> None:
         try:
             results = await _record(self.hub, batch)
         except Exception as exc:
-            if len(batch) == 1:
+            if len(batch) == 1 and not isinstance(exc, IntegrityError):
                 _settle(batch[0], exc=exc)
                 return
             for start in batch:  # each on its own: one start's failure is never another's
@@ -341,7 +347,9 @@ def _settle(start: _Start, result: list[dict[str, Any]] | None = None,
             exc: BaseException | None = None) -> None:
     if start.done.done():  # the caller went away (its request was cancelled)
         return
-    if exc is not None:
+    if isinstance(exc, asyncio.CancelledError):
+        start.done.cancel()
+    elif exc is not None:
         start.done.set_exception(exc)
     else:
         start.done.set_result(result or [])
