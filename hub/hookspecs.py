@@ -146,9 +146,43 @@ def hub_send_push(hub: Hub, notification: dict[str, Any], device: dict[str, Any]
     Return ``None`` when the device's ``platform`` is not yours, so the next plugin is asked; the
     first non-``None`` result wins (Hub calls it with :func:`hub.plugins.call_first`, which
     awaits ``async`` implementations one at a time; hook wrappers are refused on this hook).
-    A result is ``{"status": "sent" | "invalid_device" | "retry" | "failed", "detail": str,
-    "retryAfter": seconds | None}``.
+    ``notification`` is ``{"notificationId", "environmentId", "userId", "title", "body", "data"
+    (string values), "cardInstanceId" (or None), "scenario" ("newCard" | "unsnoozedCard" |
+    None), "priority" ("high" | "normal"), "ttlSeconds", "collapseKey"}``; ``device`` is one of
+    ``hub_push_devices``. A result is ``{"status": "sent" | "invalid_device" | "retry" |
+    "failed", "provider": name, "detail": str, "retryAfter": seconds | None}``: Hub marks an
+    ``invalid_device`` invalid (``hub_push_device_invalid``) and tries a ``retry`` again later,
+    no sooner than ``retryAfter``.
     """
+
+
+@hookspec
+def hub_push_devices(hub: Hub, environment_id: str, user_ids: list[str], platforms: list[str]
+                     ) -> list[dict[str, Any]] | None:
+    """The devices push may go to: every *valid* device of those customers on those platforms.
+
+    Each device is a dict with at least ``deviceId``, ``userId``, ``platform`` and ``token``
+    (the built-in ``sdk_streams`` plugin gives the shape of ``POST /v1/{env}/sdk/devices``). Hub
+    concatenates every plugin's list, so a plugin that registers devices of its own (a platform
+    Hub does not know) adds them here and sends to them with ``hub_send_push``. Called from
+    workers; ``async`` implementations are awaited.
+    """
+
+
+@hookspec
+def hub_push_device_invalid(hub: Hub, environment_id: str, device: dict[str, Any], detail: str) -> None:
+    """A push provider refused ``device``'s token for good (unregistered, expired, wrong app).
+
+    The plugin that owns the device stops returning it from ``hub_push_devices`` until the app
+    registers it again, and keeps ``detail`` as its last error. Called at least once.
+    """
+
+
+@hookspec
+def hub_push_device_counts(hub: Hub, environment_id: str) -> dict[str, dict[str, int]] | None:
+    """How many devices an environment has, by platform and state: ``{"ios": {"valid": 3,
+    "invalid": 1}}``. Hub adds up every plugin's counts for ``GET /v1/{env}/push/health`` and
+    ``/metrics``."""
 
 
 @hookspec

@@ -29,6 +29,12 @@ class Metrics:
         self.outbox_pending = Gauge(
             "hub_outbox_pending", "Outbox rows not yet handed to the queue", registry=self.registry
         )
+        self.push_sends = Gauge(
+            "hub_push_sends", "Push sends recorded in the delivery log, by provider and outcome",
+            ["provider", "status"], registry=self.registry)
+        self.push_devices = Gauge(
+            "hub_push_devices", "Push devices, by platform and state", ["platform", "state"],
+            registry=self.registry)
         self.queue_depth = Gauge(
             "hub_queue_depth", "Jobs waiting in the queue", registry=self.registry
         )

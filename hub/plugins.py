@@ -34,13 +34,16 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hub.services.analytics",
     "hub.api.triggers",
     "hub.api.cards",
+    "hub.api.push",
     "hub.services.engine",
     "hub.services.cards",
+    "hub.services.push",
     "hub.services.triggers",
     "hub_plugins.sdk_streams.hooks",
     "hub_plugins.webhooks.hooks",
     "hub_plugins.list_upload.hooks",
     "hub_plugins.push_fcm.hooks",
+    "hub_plugins.push_apns.hooks",
 )
 
 

@@ -78,6 +78,22 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Origins (``https://app.bank.example``, comma-separated) whose web pages may call the API
     from a browser, as the JS SDK does from your app's pages; ``*`` allows any. Empty: none."""
 
+    push_max_attempts: int = 8
+    """Attempts to reach a device whose provider asks to try again (429, 5xx, unreachable)
+    before its push is given up as failed."""
+    push_retry_base_seconds: float = 10.0
+    """First wait before trying a device again; it doubles each attempt (with jitter), and is
+    never shorter than the provider's ``Retry-After``."""
+    push_retry_max_seconds: float = 3600.0
+    """Longest wait between two attempts (a longer ``Retry-After`` is still honoured)."""
+    push_default_ttl_seconds: int = 86_400
+    """How long a provider keeps a push for an offline device when its card has no expiry (a
+    card with an expiry keeps its push until then)."""
+    push_batch_size: int = 200
+    """Notifications one push job sends (a fan-out's pushes go in jobs of this many)."""
+    push_concurrency: int = 200
+    """Sends in flight at once in one push job."""
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

@@ -15,6 +15,7 @@ from hub.app import HubDep
 from hub.db import tables
 from hub.hookspecs import hookimpl
 from hub.plugins import describe_plugins
+from hub.services import push
 
 TAGS = ["operations"]
 
@@ -70,6 +71,7 @@ async def metrics(request: Request[Any, Any, Any], hub: HubDep) -> Response[byte
         pending = (await conn.execute(select(func.count()).select_from(tables.outbox))).scalar_one()
     hub.metrics.outbox_pending.set(pending)
     hub.metrics.queue_depth.set(await hub.redis.zcard(queue.QUEUE_NAME))
+    await push.refresh_metrics(hub)
     return Response(hub.metrics.render(), media_type="text/plain; version=0.0.4")
 
 

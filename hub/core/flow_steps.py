@@ -20,12 +20,13 @@ from hub.core.customers import FieldIssue as Issue
 from hub.core.expressions import compile_expression
 from hub.core.templates import DURATION_SCHEMA, format_duration, parse_duration
 
+PUSH_PLATFORMS = ("ios", "android", "web")
 STEP_TYPES = ("card", "push", "delay", "wait_for", "branch", "http_request", "update_customer", "end",
               "parallel")
 COMMON_KEYS = ("id", "type", "next")
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
     "card": ("template",),
-    "push": ("title", "body", "data"),
+    "push": ("title", "body", "data", "platforms", "priority", "allowFailure"),
     "delay": ("duration",),
     "wait_for": ("card", "events", "timeout", "onTimeout"),
     "branch": ("cases", "default"),
@@ -99,7 +100,19 @@ def _push(raw: Mapping[str, Any], path: str, issues: list[Issue]) -> dict[str, A
         # FCM carries only string values in `data`.
         issues.append(Issue(f"{path}.data", "must be an object of string values"))
         data = {}
-    return {"title": raw.get("title"), "body": raw.get("body"), "data": dict(data)}
+    platforms = raw.get("platforms", list(PUSH_PLATFORMS))
+    if (not isinstance(platforms, list) or not platforms
+            or not all(isinstance(p, str) and p in PUSH_PLATFORMS for p in platforms)):
+        issues.append(Issue(f"{path}.platforms", f"must be a non-empty list of {', '.join(PUSH_PLATFORMS)}"))
+        platforms = list(PUSH_PLATFORMS)
+    priority = raw.get("priority", "high")
+    if priority not in ("high", "normal"):
+        issues.append(Issue(f"{path}.priority", "must be high or normal"))
+    allow = raw.get("allowFailure", False)
+    if not isinstance(allow, bool):
+        issues.append(Issue(f"{path}.allowFailure", "must be true or false"))
+    return {"title": raw.get("title"), "body": raw.get("body"), "data": dict(data),
+            "platforms": list(dict.fromkeys(platforms)), "priority": priority, "allowFailure": allow is True}
 
 
 def _delay(raw: Mapping[str, Any], path: str, issues: list[Issue]) -> dict[str, Any]:
@@ -368,7 +381,11 @@ def step_field_schemas() -> dict[str, dict[str, Any]]:
     return {
         "card": {"properties": {"template": string}, "required": ["template"]},
         "push": {"properties": {"title": string, "body": string,
-                                "data": {"type": "object", "additionalProperties": string}},
+                                "data": {"type": "object", "additionalProperties": string},
+                                "platforms": {"type": "array", "items": {"enum": list(PUSH_PLATFORMS)},
+                                              "minItems": 1, "default": list(PUSH_PLATFORMS)},
+                                "priority": {"enum": ["high", "normal"], "default": "high"},
+                                "allowFailure": {"type": "boolean", "default": False}},
                  "required": ["title", "body"]},
         "delay": {"properties": {"duration": DURATION_SCHEMA}, "required": ["duration"]},
         "wait_for": {"properties": {

@@ -287,6 +287,53 @@ timer = Table(
 )
 
 
+push_notification = Table(
+    "hub_push_notification",
+    metadata,
+    Column("id", String(36), primary_key=True),  # derived from what sends it: a re-run sends nothing new
+    Column("environment_id", String(64), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("card_id", String(36), nullable=True),  # a card's push template; None for a push step
+    Column("instance_id", String(36), nullable=True),
+    Column("step_id", String(100), nullable=True),
+    Column("scenario", String(32), nullable=True),  # newCard | unsnoozedCard | None (push step)
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("data", Json, nullable=False),
+    Column("platforms", Json, nullable=False),
+    Column("priority", String(8), nullable=False),
+    Column("ttl_seconds", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # scheduled | sent | failed | cancelled | skipped
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("rescheduled", Boolean, nullable=False),  # moved by the customer's notification windows
+    Column("attempts", Integer, nullable=False),
+    Column("deliveries", Json, nullable=False),  # deviceId -> {status, provider, detail, attempts, ...}
+    Column("detail", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    Index("ix_hub_push_notification_due", "status", "due_at"),
+    Index("ix_hub_push_notification_card", "card_id"),
+    Index("ix_hub_push_notification_user", "environment_id", "user_id", "created_at"),
+)
+
+push_delivery = Table(
+    "hub_push_delivery",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("environment_id", String(64), nullable=False),
+    Column("notification_id", String(36), nullable=False),
+    Column("device_id", String(64), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("detail", Text, nullable=True),
+    Column("attempt", Integer, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Index("ix_hub_push_delivery_env_at", "environment_id", "at"),
+)
+
+
 # --- tables of the built-in plugins ---------------------------------------------------------
 # They ship in this distribution, so their tables join this metadata (one schema, checked
 # against the migrations by tests/db/test_migrations.py). Each plugin keeps its own tables in

@@ -26,6 +26,7 @@ from hub.core.customers import FieldIssue
 from hub.db import bulk_insert, insert_ignore, lock_for_write, tables
 from hub.hookspecs import hookimpl
 from hub.plugins import call_hook
+from hub.services import push
 from hub.services.analytics import record_events
 from hub.services.outbox import Transaction
 
@@ -90,11 +91,11 @@ def card_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def card_event(row: Mapping[str, Any], name: str, at: datetime, *, source: str = "internal",
                properties: Mapping[str, Any] | None = None,
-               invocation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               invocation: Mapping[str, Any] | None = None, event_id: str | None = None) -> dict[str, Any]:
     """The analytics event for a card, with the full id chain and contexts."""
     payload = (invocation or {}).get("payload", {})
     return build_event(
-        name, user_id=row["user_id"], timestamp=at, properties=properties,
+        name, user_id=row["user_id"], timestamp=at, properties=properties, event_id=event_id,
         event_context={"actionSource": source},
         card={
             "cardInstanceId": row["id"], "cardInstanceStatus": row["status"],
@@ -173,7 +174,7 @@ def new_card_row(*, env: str, card_id: str, user_id: str, template: Any, content
     }
 
 
-async def insert_cards(tx: Transaction, env: str, rows: list[dict[str, Any]],
+async def insert_cards(hub: Hub, tx: Transaction, env: str, rows: list[dict[str, Any]],
                        invocations: Mapping[str, Mapping[str, Any]], stamp: datetime,
                        announce: bool, announce_events: bool = True) -> list[dict[str, Any]]:
     """Insert new cards (ignoring ids that exist: a re-run step) with history, events, timers."""
@@ -198,6 +199,7 @@ async def insert_cards(tx: Transaction, env: str, rows: list[dict[str, Any]],
     await record_events(tx, env, analytics, announce=announce_events)
     timers = [t for c in created for t in timer_rows(env, c, stamp)]
     await add_timers(tx, timers)
+    await push.schedule_card_pushes(hub, tx, env, created, "newCard", stamp, invocations)
     if announce:
         await announce_changes(tx, env, [(c["id"], None, e["id"])
                                          for c, e in zip(created, analytics, strict=True)])
@@ -279,6 +281,13 @@ async def transition(hub: Hub, tx: Transaction, env: str, card_id: str, action: 
                         announce=bool(hub.pm.hook.hub_analytics_event.get_hookimpls()))
     await add_timers(tx, timer_rows(env, row, stamp))
     await announce_changes(tx, env, [(card_id, previous, event["id"])])
+    if change.status == "active" and previous != "active":
+        scenario = "unsnoozedCard" if change.event == "card-unsnoozed" else "newCard"
+        await push.schedule_card_pushes(hub, tx, env, [row], scenario, stamp,
+                                        {row["invocation_id"]: invocation} if invocation else None,
+                                        cause=event["id"] if scenario == "unsnoozedCard" else None)
+    elif previous == "active":
+        await push.cancel_card_pushes(tx, env, card_id, change.status, stamp)
     if row["instance_id"]:
         from hub.services.engine import card_event_happened
 

@@ -317,7 +317,7 @@ class Run:
             return step.next
         if token["wait"] in ("update_customer", "push"):
             outputs[step.id] = outcome.get("output", {})
-            if outcome.get("error"):
+            if outcome.get("error") and not (token["wait"] == "push" and step.config.get("allowFailure")):
                 raise StepFailed(f"step {step.id!r}: {outcome['error']}")
             return step.next
         return step.next  # delay
@@ -340,7 +340,7 @@ class Run:
                  for i in self.changed.values()],
             )
         await card_service.insert_cards(
-            self.tx, self.env, self.cards, self.invocations, self.stamp,
+            self.hub, self.tx, self.env, self.cards, self.invocations, self.stamp,
             announce=bool(self.hub.pm.hook.hub_card_changed.get_hookimpls()),
             announce_events=bool(self.hub.pm.hook.hub_analytics_event.get_hookimpls()))
         await record_events(self.tx, self.env, self.events,

@@ -58,12 +58,13 @@ async def _resume(hub: Hub, env: str, instance_id: str, step_id: str, visit: int
         return await engine.resume_in(hub, tx, env, instance_id, step_id, visit, outcome)
 
 
-StepWork = Callable[["Hub", str, dict[str, Any], Any, dict[str, Any]], Awaitable[dict[str, Any]]]
+StepWork = Callable[["Hub", str, dict[str, Any], Any, dict[str, Any], int], Awaitable[dict[str, Any]]]
 
 
 def blocking_step(work: StepWork) -> Callable[..., Awaitable[bool]]:
-    """Make ``work(hub, env, instance, step, context) -> outcome`` a job: it runs only while the
-    instance is still blocked at that step and visit, then resumes the instance with the outcome."""
+    """Make ``work(hub, env, instance, step, context, visit) -> outcome`` a job: it runs only while
+    the instance is still blocked at that step and visit, then resumes the instance with the
+    outcome."""
 
     @functools.wraps(work)
     async def job(ctx: dict[str, Any], env: str, instance_id: str, step_id: str, visit: int) -> bool:
@@ -72,7 +73,7 @@ def blocking_step(work: StepWork) -> Callable[..., Awaitable[bool]]:
         if found is None:
             return False
         inst, step, context = found
-        outcome = await work(hub, env, inst, step, context)
+        outcome = await work(hub, env, inst, step, context, visit)
         return await _resume(hub, env, instance_id, step_id, visit, outcome)
 
     return job
@@ -86,7 +87,7 @@ def _retryable(exc: BaseException) -> bool:
 
 @blocking_step
 async def http_request_step(hub: Hub, env: str, inst: dict[str, Any], step: Any,
-                            context: dict[str, Any]) -> dict[str, Any]:
+                            context: dict[str, Any], visit: int) -> dict[str, Any]:
     """Job: make a flow's HTTP request (with its timeout and retries), then resume the flow."""
     config = render({k: step.config.get(k) for k in ("url", "headers", "body")}, context)
     method = step.config.get("method", "POST").upper()
@@ -133,7 +134,7 @@ def _response(response: httpx.Response) -> dict[str, Any]:
 
 @blocking_step
 async def update_customer_step(hub: Hub, env: str, inst: dict[str, Any], step: Any,
-                               context: dict[str, Any]) -> dict[str, Any]:
+                               context: dict[str, Any], visit: int) -> dict[str, Any]:
     """Job: apply a flow's profile update through the customers service, then resume."""
     from hub.services.customers import upsert_customers
 
@@ -148,12 +149,14 @@ async def update_customer_step(hub: Hub, env: str, inst: dict[str, Any], step: A
 
 @blocking_step
 async def push_step(hub: Hub, env: str, inst: dict[str, Any], step: Any,
-                    context: dict[str, Any]) -> dict[str, Any]:
-    """Job: a flow's push step. Delivery needs a push provider plugin and registered devices;
-    without them the step records that nothing was sent and the flow goes on (a push is a
-    nudge, the card is the message)."""
+                    context: dict[str, Any], visit: int) -> dict[str, Any]:
+    """Job: a flow's push step, sent to the customer's devices now, or scheduled for their next
+    notification window (``hub.services.push``). The step's output is the notification's summary
+    (``status``, ``sent``, ``deliveries``); a push nobody receives (no device, notifications off)
+    does not stop the flow, a payload too large for providers fails the step."""
+    from hub.services import push
+
     notification = render({k: step.config.get(k) for k in ("title", "body", "data")}, context)
-    providers = hub.pm.hook.hub_send_push.get_hookimpls()
-    output = {"notification": notification, "sent": 0,
-              "reason": "no devices registered" if providers else "no push provider installed"}
-    return {"output": output}
+    platforms = step.config.get("platforms") or list(push.ALL_PLATFORMS)
+    return await push.step_push(hub, env, inst, step.id, visit, notification, platforms,
+                                step.config.get("priority") or "high")

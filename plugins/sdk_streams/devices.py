@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from hub.core.clock import now
 from hub.core.customers import FieldIssue
@@ -120,6 +120,34 @@ async def valid_devices(hub: Hub, env: str, user_id: str,
             D.environment_id == env, D.user_id == user_id, D.platform.in_(list(platforms)),
             D.state == "valid").order_by(D.updated_at.desc(), D.id.desc()))).mappings().all()
     return [device_json(r) for r in rows]
+
+
+async def valid_devices_of(hub: Hub, env: str, user_ids: Sequence[str],
+                           platforms: Sequence[str] = PLATFORMS) -> list[dict[str, Any]]:
+    """The valid devices of several customers on ``platforms`` (the ``hub_push_devices`` hook)."""
+    wanted = [p for p in platforms if p in PLATFORMS]
+    if not user_ids or not wanted:
+        return []
+    found: list[dict[str, Any]] = []
+    ids = list(dict.fromkeys(user_ids))
+    async with hub.db.connect() as conn:
+        for start in range(0, len(ids), 500):
+            rows = (await conn.execute(select(device).where(
+                D.environment_id == env, D.user_id.in_(ids[start:start + 500]), D.platform.in_(wanted),
+                D.state == "valid").order_by(D.user_id, D.updated_at.desc(), D.id.desc()))).mappings().all()
+            found += [device_json(r) for r in rows]
+    return found
+
+
+async def count_devices(hub: Hub, env: str) -> dict[str, dict[str, int]]:
+    """How many devices the environment has, by platform and state (every pair present)."""
+    counts = {p: dict.fromkeys(STATES, 0) for p in PLATFORMS}
+    async with hub.db.connect() as conn:
+        for platform, state, n in await conn.execute(
+                select(D.platform, D.state, func.count()).where(D.environment_id == env)
+                .group_by(D.platform, D.state)):
+            counts.setdefault(platform, dict.fromkeys(STATES, 0))[state] = int(n)
+    return counts
 
 
 async def mark_invalid(hub: Hub, env: str, device_id: str, error: str) -> bool:

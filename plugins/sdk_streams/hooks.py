@@ -96,3 +96,20 @@ async def hub_customer_changed(hub: Any, customer: dict[str, Any], changes: dict
         await sdk_cards.bump_feed_version(hub, env, user_id)  # their cards are gone
         await hub.redis.delete(f"sdk_streams:seen:{env}:{user_id}")
         auth.forget_user(hub, env, user_id)
+
+
+@hookimpl
+async def hub_push_devices(hub: Any, environment_id: str, user_ids: list[str], platforms: list[str]
+                           ) -> list[dict[str, Any]]:
+    return await devices.valid_devices_of(hub, environment_id, user_ids, platforms)
+
+
+@hookimpl
+async def hub_push_device_invalid(hub: Any, environment_id: str, device: dict[str, Any], detail: str) -> None:
+    if device.get("platform") in devices.PLATFORMS and device.get("deviceId"):
+        await devices.mark_invalid(hub, environment_id, device["deviceId"], detail)
+
+
+@hookimpl
+async def hub_push_device_counts(hub: Any, environment_id: str) -> dict[str, dict[str, int]]:
+    return await devices.count_devices(hub, environment_id)
