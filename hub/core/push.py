@@ -105,12 +105,10 @@ def next_window(preferences: Mapping[str, Any], at: datetime) -> datetime | None
         allowed = windows.get(WEEKDAYS[day.weekday()])
         if allowed is None:  # any time that day
             return at if offset == 0 else _local(day, 0, zone)
-        for window in allowed:
-            start = _local(day, _minutes(window["from"]), zone)
-            end = _local(day, _minutes(window["to"]), zone)
-            if end <= at:
-                continue
-            return max(start, at)
+        starts = [max(_local(day, _minutes(w["from"]), zone), at) for w in allowed
+                  if _local(day, _minutes(w["to"]), zone) > at]
+        if starts:
+            return min(starts)
     return None
 
 
