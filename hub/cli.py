@@ -274,6 +274,20 @@ def _uvicorn_server() -> type:
     return QuietExitServer
 
 
+def _run_fast(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop (installed with ``uvicorn[standard]``), else on asyncio's loop.
+
+    uvloop's event loop takes a third less CPU per socket operation, which is most of what a
+    worker sending pushes and webhooks does.
+    """
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] installs it on CPython
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 @cli.command()
 def worker() -> None:
     """Run a background worker (start as many as you like, on the same Redis and database)."""
@@ -283,7 +297,7 @@ def worker() -> None:
     settings = _settings()
     server = _export_embedded_redis(settings)
     try:
-        asyncio.run(run_worker(Hub(load_settings())))
+        _run_fast(run_worker(Hub(load_settings())))
     finally:
         if server is not None:
             server.stop()

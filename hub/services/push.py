@@ -68,10 +68,11 @@ def _ttl(hub: Hub, expires_at: datetime | None, stamp: datetime) -> int:
     return hub.settings.push_default_ttl_seconds
 
 
-def _row(hub: Hub, *, nid: str, env: str, user_id: str, title: str, body: str, data: dict[str, str],
-         platforms: Sequence[str], priority: str, ttl: int, stamp: datetime,
-         card_id: str | None = None, scenario: str | None = None, instance_id: str | None = None,
-         step_id: str | None = None) -> dict[str, Any]:
+def notification_row(hub: Hub, *, nid: str, env: str, user_id: str, title: str, body: str,
+                     data: dict[str, str], platforms: Sequence[str], priority: str, ttl: int,
+                     stamp: datetime, card_id: str | None = None, scenario: str | None = None,
+                     instance_id: str | None = None, step_id: str | None = None) -> dict[str, Any]:
+    """A ``scheduled`` notification due at ``stamp`` (``failed`` at once if too large to send)."""
     error = core.payload_error(title, body, data)
     return {"id": nid, "environment_id": env, "user_id": user_id, "card_id": card_id,
             "instance_id": instance_id, "step_id": step_id, "scenario": scenario, "title": title,
@@ -108,7 +109,7 @@ async def schedule_card_pushes(hub: Hub, tx: Transaction, env: str, cards: Seque
         data.update({"cardInstanceId": card["id"], "notificationScenario": scenario})
         if card.get("instance_id"):
             data["flowInstanceId"] = card["instance_id"]
-        rows.append(_row(
+        rows.append(notification_row(
             hub, nid=notification_id(card["id"], scenario, cause or ""), env=env, user_id=card["user_id"],
             title=push["title"], body=push["body"], data=data, platforms=card["platforms"],
             priority=core.priority_for(card.get("priority")), ttl=_ttl(hub, card.get("expires_at"), stamp),
@@ -419,7 +420,8 @@ async def step_push(hub: Hub, env: str, inst: Mapping[str, Any], step_id: str, v
     stamp = now()
     data = core.data_strings(notification.get("data"))
     data.setdefault("flowInstanceId", inst["id"])
-    row = _row(hub, nid=notification_id(inst["id"], step_id, visit), env=env, user_id=inst["user_id"],
+    row = notification_row(hub, nid=notification_id(inst["id"], step_id, visit), env=env,
+                           user_id=inst["user_id"],
                title=str(notification.get("title") or ""), body=str(notification.get("body") or ""),
                data=data, platforms=platforms, priority=priority, ttl=hub.settings.push_default_ttl_seconds,
                stamp=stamp, instance_id=inst["id"], step_id=step_id)

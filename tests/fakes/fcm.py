@@ -19,7 +19,9 @@ fakes and prints a service-account JSON to give ``hub push-fcm set`` and the
 ``HUB_PUSH_FCM_BASE_URL`` to set (with ``HUB_ALLOW_PRIVATE_URLS=true``, the token URI being on
 loopback). ``--h2c`` serves FCM over HTTP/2 with prior knowledge (then also set
 ``HUB_PUSH_FCM_HTTP2_PRIOR_KNOWLEDGE=true``). ``--json-line`` prints one JSON line
-``{"baseUrl", "h2c", "serviceAccount"}`` instead (the benchmark reads it).
+``{"baseUrl", "h2c", "serviceAccount"}`` instead (the benchmark reads it). ``--storm S`` answers
+every send 429 QUOTA_EXCEEDED for ``S`` seconds from the first one (``--storm-retry-after``
+sets its ``Retry-After``), to time how a sender drains a 429 storm.
 """
 
 from __future__ import annotations
@@ -110,6 +112,9 @@ class Fcm:
     max_in_flight: int = 0
     record: bool = True  # the benchmark turns recording off
     connections: int = 0  # HTTP/2 connections opened (h2c only)
+    storm_seconds: float = 0.0  # answer QUOTA_EXCEEDED this long from the first send (a 429 storm)
+    storm_retry_after: float | None = None
+    storm_started: float | None = None
 
     def fail(self, code: str, *, token: str | None = None, times: int = 1,
              retry_after: float | None = None) -> None:
@@ -124,6 +129,11 @@ class Fcm:
         self.unregistered.add(token)
 
     def _scripted(self, token: str) -> tuple[str, float | None] | None:
+        if self.storm_seconds:
+            if self.storm_started is None:
+                self.storm_started = time.monotonic()
+            if time.monotonic() - self.storm_started < self.storm_seconds:
+                return "QUOTA_EXCEEDED", self.storm_retry_after
         if token in self.unregistered:
             return "UNREGISTERED", None
         queue = self.token_scripts.get(token)
@@ -278,6 +288,7 @@ async def running(port: int = 0, oauth_port: int = 0, *, h2c: bool = False) -> A
 async def _main(args: argparse.Namespace) -> None:
     async with running(args.port, args.oauth_port, h2c=args.h2c) as fake:
         fake.fcm.record = not args.json_line  # a benchmark sends too many to keep
+        fake.fcm.storm_seconds, fake.fcm.storm_retry_after = args.storm, args.storm_retry_after
         account = fake.oauth.service_account(args.project)
         if args.json_line:
             print(json.dumps({"baseUrl": fake.fcm.url, "h2c": args.h2c, "serviceAccount": account}),
@@ -314,6 +325,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--project", default="hub-demo-project", help="Firebase project id")
     parser.add_argument("--h2c", action="store_true",
                         help="serve FCM over HTTP/2 with prior knowledge instead of HTTP/1.1")
+    parser.add_argument("--storm", type=float, default=0.0, metavar="SECONDS",
+                        help="answer every send 429 QUOTA_EXCEEDED for SECONDS from the first one")
+    parser.add_argument("--storm-retry-after", type=float, default=None, metavar="SECONDS",
+                        help="the Retry-After of the storm's answers (default: none)")
     parser.add_argument("--json-line", action="store_true",
                         help='print {"baseUrl", "serviceAccount"} on one line (for scripts)')
     asyncio.run(_main(parser.parse_args(argv)))
