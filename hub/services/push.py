@@ -145,13 +145,13 @@ class _Batch:
         self.log: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.jobs: list[PendingJob] = []
-        self.summaries: dict[str, dict[str, Any]] = {}
+        self.handled: dict[str, dict[str, Any]] = {}
         self.invocations: dict[str, dict[str, Any]] = {}
 
     def finish(self, row: dict[str, Any], **changes: Any) -> None:
         row.update(changes, updated_at=self.stamp)
         self.updates.append(row)
-        self.summaries[row["id"]] = summary(row)
+        self.handled[row["id"]] = row
 
 
 def summary(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,7 +167,8 @@ def summary(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def deliver(hub: Hub, env: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Send the due notifications among ``ids``; returns a summary of each one handled."""
+    """Send the due notifications among ``ids``; returns the row of each one handled, as
+    written (:func:`summary` shows one)."""
     stamp = now()
     async with hub.db.connect() as conn:
         rows = [dict(r) for r in (await conn.execute(select(tables.push_notification).where(
@@ -212,7 +213,7 @@ async def deliver(hub: Hub, env: str, ids: Sequence[str]) -> dict[str, dict[str,
     if sending:
         await _send(batch, sending, cards)
     await _write(batch)
-    return batch.summaries
+    return batch.handled
 
 
 async def _send(batch: _Batch, rows: list[dict[str, Any]], cards: Mapping[str, Mapping[str, Any]]) -> None:
@@ -246,7 +247,8 @@ async def _send(batch: _Batch, rows: list[dict[str, Any]], cards: Mapping[str, M
                       "detail": f"no push provider sends to {device.get('platform')} devices in {env}"}
         return device, answer
 
-    work = []
+    work: list[tuple[dict[str, Any], int]] = []
+    futures = []
     for row in rows:
         done = row["deliveries"] = dict(row["deliveries"] or {})
         targets = [d for d in by_user.get(row["user_id"], []) if d.get("platform") in row["platforms"]
@@ -256,12 +258,16 @@ async def _send(batch: _Batch, rows: list[dict[str, Any]], cards: Mapping[str, M
                       f"the customer has no valid device on {', '.join(row['platforms'])}")
             batch.finish(row, status="skipped", detail=reason)
             continue
-        work.append((row, [asyncio.ensure_future(one(row, d)) for d in targets]))
+        work.append((row, len(targets)))
+        futures += [one(row, d) for d in targets]
+    answers = iter(await asyncio.gather(*futures))
     max_attempts = max(1, hub.settings.push_max_attempts)
     retry_at: dict[str, float] = {}
-    for row, futures in work:
+    at = core.iso(batch.stamp)
+    for row, count in work:
         attempt = row["attempts"] + 1
-        for device, answer in await asyncio.gather(*futures):
+        for _ in range(count):
+            device, answer = next(answers)
             device_id = str(device["deviceId"])
             status = str(answer.get("status"))
             if status not in core.DELIVERY_STATUSES:
@@ -274,7 +280,7 @@ async def _send(batch: _Batch, rows: list[dict[str, Any]], cards: Mapping[str, M
             row["deliveries"][device_id] = {
                 "platform": device.get("platform"), "provider": str(answer.get("provider") or "-"),
                 "status": status, "detail": str(answer.get("detail") or "")[:500], "attempts": tries,
-                "providerMessageId": answer.get("providerMessageId"), "at": core.iso(batch.stamp)}
+                "providerMessageId": answer.get("providerMessageId"), "at": at}
             batch.log.append({"environment_id": batch.env, "notification_id": row["id"],
                               "device_id": device_id[:64], "platform": str(device.get("platform"))[:32],
                               "provider": str(answer.get("provider") or "-")[:64], "status": status,
@@ -429,13 +435,12 @@ async def step_push(hub: Hub, env: str, inst: Mapping[str, Any], step_id: str, v
         return {"error": row["detail"]}
     async with transaction(hub) as tx:
         await insert_ignore(tx.conn, tables.push_notification, [row], ["id"])
-    done = (await deliver(hub, env, [row["id"]])).get(row["id"])
-    if done is None:  # a re-run: it was handled before
+    handled = (await deliver(hub, env, [row["id"]])).get(row["id"])
+    if handled is None:  # a re-run: it was handled before
         async with hub.db.connect() as conn:
-            found = (await conn.execute(select(tables.push_notification).where(
-                N.id == row["id"]))).mappings().first()
-        done = summary(found) if found else summary(row)
-    return {"output": done}
+            handled = (await conn.execute(select(tables.push_notification).where(
+                N.id == row["id"]))).mappings().first() or row
+    return {"output": summary(handled)}
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """``hub_send_push`` for FCM: build the HTTP v1 message, check its size, send it, map the answer.
 
-Per process and Hub, a :class:`Runtime` holds one httpx transport for FCM (HTTP/2, so one
-connection carries many concurrent sends; used without ``AsyncClient``'s redirect, auth and
-cookie layers, which cost a third of the CPU of a send and serve no purpose here), an
-``httpx.AsyncClient`` for token endpoints, the access-token cache,
-a semaphore per Firebase project (``HUB_PUSH_FCM_CONCURRENCY_PER_PROJECT``) and a short-lived
-cache of each environment's configuration. It is made on first use and closed with the Hub (``Hub.on_close``).
+Per process and Hub, a :class:`Runtime` holds one httpcore connection pool for FCM (HTTP/2, so
+one connection carries many concurrent sends; httpx's own layers above it, the client's
+redirect, auth and cookie handling and its request and response models, cost almost half the
+CPU of a send and serve no purpose here), an ``httpx.AsyncClient`` for token endpoints, the
+access-token cache, a semaphore per Firebase project (``HUB_PUSH_FCM_CONCURRENCY_PER_PROJECT``)
+and a short-lived cache of each environment's configuration. It is made on first use and closed
+with the Hub (``Hub.on_close``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
+import httpcore
 import httpx
 import msgspec
 from prometheus_client import Counter
@@ -36,6 +38,9 @@ MAX_PAYLOAD_BYTES = 4096
 MAX_TTL_SECONDS = 2_419_200  # FCM keeps a message four weeks at most
 _LABEL = re.compile(r"[^A-Za-z0-9._~%-]")
 _encode = msgspec.json.Encoder().encode
+TRANSPORT_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
+                    httpcore.UnsupportedProtocol, httpx.HTTPError)
+"""What a send can raise when FCM cannot be reached or the connection breaks: retried."""
 
 
 def analytics_label(notification_id: str) -> str:
@@ -107,11 +112,11 @@ class Runtime:
         self.timeout = timeout.as_dict()
         # HTTP/2 multiplexes the sends on a connection or two; over HTTP/1.1 (a proxy) each
         # concurrent send needs a connection of its own.
-        self.transport = httpx.AsyncHTTPTransport(
-            http2=True, http1=not settings.http2_prior_knowledge,
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit))
+        self.pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(), http2=True, http1=not settings.http2_prior_knowledge,
+            max_connections=limit, max_keepalive_connections=limit)
         self.token_client = httpx.AsyncClient(http2=True, timeout=timeout)
-        self._urls: dict[str, httpx.URL] = {}
+        self._urls: dict[str, tuple[httpcore.URL, bytes]] = {}
         self.closed = False
         self.token_refreshes = Counter(
             "hub_push_fcm_token_refreshes", "FCM access-token exchanges, by outcome", ["outcome"],
@@ -146,27 +151,25 @@ class Runtime:
     def forget_config(self, env: str) -> None:
         self._configs.pop(env, None)
 
-    def send_url(self, project_id: str) -> httpx.URL:
-        url = self._urls.get(project_id)
-        if url is None:
-            url = self._urls[project_id] = httpx.URL(
-                f"{self.base_url}/v1/projects/{project_id}/messages:send")
-        return url
+    def send_url(self, project_id: str) -> tuple[httpcore.URL, bytes]:
+        """The ``messages:send`` URL of a project, and its ``Host`` header."""
+        found = self._urls.get(project_id)
+        if found is None:
+            parsed = httpx.URL(f"{self.base_url}/v1/projects/{project_id}/messages:send")
+            found = self._urls[project_id] = (httpcore.URL(str(parsed)), parsed.netloc)
+        return found
 
-    async def post(self, url: httpx.URL, body: bytes, access_token: str) -> httpx.Response:
-        """POST through the transport; the answer is read whole. Raises ``httpx.HTTPError``."""
-        request = httpx.Request("POST", url, content=body, extensions={"timeout": self.timeout}, headers={
-            "Authorization": f"Bearer {access_token}", "Content-Type": "application/json; charset=UTF-8"})
-        response = await self.transport.handle_async_request(request)
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        return response
+    async def post(self, url: tuple[httpcore.URL, bytes], body: bytes,
+                   access_token: str) -> httpcore.Response:
+        """POST through the pool; the answer is read whole. Raises :data:`TRANSPORT_ERRORS`."""
+        return await self.pool.request("POST", url[0], content=body, extensions={"timeout": self.timeout},
+                                       headers=[(b"Host", url[1]),
+                                                (b"Authorization", f"Bearer {access_token}".encode()),
+                                                (b"Content-Type", b"application/json; charset=UTF-8")])
 
     async def close(self) -> None:
         self.closed = True
-        await self.transport.aclose()
+        await self.pool.aclose()
         await self.token_client.aclose()
 
 
@@ -234,16 +237,17 @@ async def _post(state: Runtime, cfg: FcmConfig, body: bytes) -> dict[str, Any]:
             return result("failed" if exc.permanent else "retry", f"FCM access token: {exc.detail}",
                           retry_after=exc.retry_after)
         try:
-            response = await state.post(url, body, access_token)
-        except httpx.HTTPError as exc:
+            answer = await state.post(url, body, access_token)
+        except TRANSPORT_ERRORS as exc:
             return result("retry", f"FCM unreachable: {type(exc).__name__}")
-        if response.status_code == 200:
+        if answer.status == 200:
             try:
-                name = response.json().get("name")
-            except ValueError:
+                name = msgspec.json.decode(answer.content).get("name")
+            except (msgspec.DecodeError, AttributeError):
                 name = None
             return result("sent", "FCM accepted the message",
                           message_id=name if isinstance(name, str) else None)
+        response = httpx.Response(answer.status, headers=answer.headers, content=answer.content)
         failure = parse_failure(response)
         if failure.needs_new_access_token:
             state.tokens.invalidate(cfg, access_token)

@@ -124,7 +124,8 @@ async def valid_devices(hub: Hub, env: str, user_id: str,
 
 async def valid_devices_of(hub: Hub, env: str, user_ids: Sequence[str],
                            platforms: Sequence[str] = PLATFORMS) -> list[dict[str, Any]]:
-    """The valid devices of several customers on ``platforms`` (the ``hub_push_devices`` hook)."""
+    """The valid devices of several customers on ``platforms`` (the ``hub_push_devices`` hook):
+    ``deviceId``, ``userId``, ``platform``, ``token``, ``appId``, ``apnsTopic``, ``state``."""
     wanted = [p for p in platforms if p in PLATFORMS]
     if not user_ids or not wanted:
         return []
@@ -132,10 +133,12 @@ async def valid_devices_of(hub: Hub, env: str, user_ids: Sequence[str],
     ids = list(dict.fromkeys(user_ids))
     async with hub.db.connect() as conn:
         for start in range(0, len(ids), 500):
-            rows = (await conn.execute(select(device).where(
+            columns = (D.id, D.user_id, D.platform, D.token, D.app_id, D.apns_topic)
+            rows = await conn.execute(select(*columns).where(
                 D.environment_id == env, D.user_id.in_(ids[start:start + 500]), D.platform.in_(wanted),
-                D.state == "valid").order_by(D.user_id, D.updated_at.desc(), D.id.desc()))).mappings().all()
-            found += [device_json(r) for r in rows]
+                D.state == "valid").order_by(D.user_id, D.updated_at.desc(), D.id.desc()))
+            found += [{"deviceId": i, "userId": u, "platform": p, "token": t, "appId": a, "apnsTopic": topic,
+                       "state": "valid"} for i, u, p, t, a, topic in rows]
     return found
 
 
