@@ -294,10 +294,18 @@ async def _send(batch: _Batch, rows: list[dict[str, Any]], cards: Mapping[str, M
                                         base=hub.settings.push_retry_base_seconds,
                                         cap=hub.settings.push_retry_max_seconds)
                 retry_at[row["id"]] = max(retry_at.get(row["id"], 0.0), wait)
-        _settle(batch, row, attempt, retry_at.get(row["id"]), cards.get(row["card_id"] or ""))
+    # The batch's retries go together, after the longest wait any of them needs: one job.
+    due = batch.stamp + timedelta(seconds=max(retry_at.values())) if retry_at else None
+    for row, _count in work:
+        _settle(batch, row, row["attempts"] + 1, due if row["id"] in retry_at else None,
+                cards.get(row["card_id"] or ""))
+    retrying = [row["id"] for row, _count in work if row["id"] in retry_at]
+    if retrying and due is not None:
+        batch.jobs += [PendingJob(job.job_name, job.args, job.job_id, due)
+                       for job in _batches(hub, env, retrying, f"r{int(due.timestamp())}")]
 
 
-def _settle(batch: _Batch, row: dict[str, Any], attempt: int, retry_in: float | None,
+def _settle(batch: _Batch, row: dict[str, Any], attempt: int, retry_at: datetime | None,
             card: Mapping[str, Any] | None) -> None:
     statuses = [d["status"] for d in row["deliveries"].values()]
     first_sent = "sent" in statuses and row["sent_at"] is None
@@ -306,12 +314,9 @@ def _settle(batch: _Batch, row: dict[str, Any], attempt: int, retry_in: float | 
         changes["sent_at"] = batch.stamp
         invocation = batch.invocations.get(card["invocation_id"] or "") if card else None
         batch.events.append(_sent_event(row, card, invocation, batch.stamp))
-    if retry_in is not None:
-        due = batch.stamp + timedelta(seconds=retry_in)
-        changes.update(due_at=due, detail="waiting to try again: " + "; ".join(
+    if retry_at is not None:
+        changes.update(due_at=retry_at, detail="waiting to try again: " + "; ".join(
             d["detail"] for d in row["deliveries"].values() if d["status"] == "retry")[:500])
-        batch.jobs.append(PendingJob(SEND_JOB, [batch.env, [row["id"]]],
-                                     f"push:{batch.env}:{row['id']}:r{attempt}", due))
     elif "sent" in statuses:
         changes.update(status="sent", detail=None)
     else:
