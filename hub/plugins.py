@@ -44,6 +44,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hub_plugins.list_upload.hooks",
     "hub_plugins.push_fcm.hooks",
     "hub_plugins.push_apns.hooks",
+    "hub_plugins.marketo.hooks",
 )
 
 

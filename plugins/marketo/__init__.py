@@ -1,0 +1,1 @@
+"""Marketo self-service flow steps: Hub as a service provider for Marketo Smart Campaigns."""
