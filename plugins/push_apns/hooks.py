@@ -21,7 +21,9 @@ def hub_register_routes(register: Any) -> None:
         register(handler)
 
 
-@hookimpl
+# Asked after the other providers: an environment that routes iOS through FCM (push_fcm's
+# platforms include ios), or through a third-party plugin, keeps doing so with APNs configured too.
+@hookimpl(trylast=True)
 async def hub_send_push(hub: Any, notification: dict[str, Any], device: dict[str, Any]
                         ) -> dict[str, Any] | None:
     return await sender.send(hub, notification, device)

@@ -70,6 +70,7 @@ MAX_PAYLOAD = 4096
 MAX_TOKEN_AGE = 3600
 CLOCK_SKEW = 60
 MAX_COLLAPSE_ID = 64
+MAX_CONCURRENT_STREAMS = 1000
 PUSH_TYPES = {"alert", "background", "location", "voip", "complication", "fileprovider", "mdm",
               "liveactivity", "pushtotalk", "widgets", "controls"}
 TOKEN_FORMAT = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
@@ -362,6 +363,8 @@ class _Connection(asyncio.Protocol):
         self.number = 0
 
     def connection_made(self, transport: Any) -> None:
+        import h2.settings
+
         self.transport = transport
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is None or ssl_object.selected_alpn_protocol() != "h2":
@@ -371,8 +374,10 @@ class _Connection(asyncio.Protocol):
         self.fake.connections += 1
         self.number = self.fake.connections
         self.fake._live.add(transport)
+        # Announced in the first SETTINGS frame, so in force before any stream is opened.
+        self.conn.local_settings = h2.settings.Settings(client=False, initial_values={
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS})
         self.conn.initiate_connection()
-        self.conn.update_settings({0x3: 1000})  # SETTINGS_MAX_CONCURRENT_STREAMS
         transport.write(self.conn.data_to_send())
 
     def connection_lost(self, exc: Exception | None) -> None:

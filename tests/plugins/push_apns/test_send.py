@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 
+import msgspec
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
@@ -130,6 +131,26 @@ def test_the_token_refresh_age_is_held_within_apple_s_window():
     assert PushApnsSettings().token_refresh == 3000
     assert PushApnsSettings(token_refresh_seconds=60).token_refresh == 1200
     assert PushApnsSettings(token_refresh_seconds=7200).token_refresh == 3300
+
+
+async def test_ios_goes_through_fcm_when_the_environment_routes_it_there(monkeypatch, hub_settings, apns):
+    from tests.fakes.fcm import running as fcm_running
+
+    async with fcm_running() as google:
+        monkeypatch.setenv("HUB_PUSH_FCM_BASE_URL", google.fcm.url)
+        settings = msgspec.structs.replace(hub_settings, allow_private_urls=True)  # FCM's token URI
+        async with own_push(settings, apns, monkeypatch) as push:
+            await push.configure()
+            dev = device()
+            assert (await push.send(dev))["provider"] == "apns"
+            body = {"serviceAccount": google.oauth.service_account(), "platforms": ["android", "ios"]}
+            saved = await push.client.put(f"/v1/{push.env.id}/push/fcm", headers=push.env.headers(),
+                                          json=body)
+            assert saved.status_code == 200, saved.text
+            result = await push.send(dev)
+    assert result["provider"] == "fcm" and result["status"] == "sent", result
+    assert len(apns.notifications) == 1
+    assert [m.message["token"] for m in google.fcm.messages] == [dev["token"]]
 
 
 # --- provider tokens --------------------------------------------------------------------------
