@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import ssl
 import time
 import uuid
 import weakref
@@ -88,8 +89,13 @@ class Runtime:
         timeout = httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds)
         self.timeout = timeout.as_dict()
         self.ssl_context = httpx.create_ssl_context()  # the CAs httpx trusts (certifi's)
+        self.setup_error = ""
         if settings.ca_file:
-            self.ssl_context.load_verify_locations(cafile=settings.ca_file)
+            try:
+                self.ssl_context.load_verify_locations(cafile=settings.ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                self.setup_error = f"HUB_PUSH_APNS_CA_FILE {settings.ca_file} cannot be used: {exc}"
+                log.error("push_apns_ca_file_unusable", path=settings.ca_file, error=str(exc))
         self._transports: dict[str, tuple[list[httpx.AsyncHTTPTransport], itertools.cycle[int]]] = {}
         self.closed = False
         self.token_mints = Counter(
@@ -194,6 +200,8 @@ async def send(hub: Hub, notification: dict[str, Any], device: dict[str, Any]) -
         return result("failed", f"the APNs configuration of {env} cannot be read ({exc}); save it again")
     if cfg is None:
         return None
+    if state.setup_error:  # retried: the sends go out once the setting is fixed and Hub restarted
+        return result("retry", state.setup_error)
     token = device.get("token")
     if not isinstance(token, str) or not token:
         return result("invalid_device", "the device has no push token")

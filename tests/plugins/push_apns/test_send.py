@@ -393,6 +393,17 @@ async def test_the_fake_s_certificate_is_not_trusted_without_the_ca_file(monkeyp
     assert apns.connections == 0
 
 
+async def test_an_unusable_ca_file_is_a_retry_that_names_the_setting(monkeypatch, hub_settings, apns,
+                                                                     tmp_path):
+    missing = tmp_path / "no-such-ca.pem"
+    async with own_push(hub_settings, apns, monkeypatch, ca_file=str(missing)) as push:
+        await push.configure()
+        result = await push.send()
+    assert result["status"] == "retry", result
+    assert result["detail"].startswith(f"HUB_PUSH_APNS_CA_FILE {missing} cannot be used:")
+    assert apns.connections == 0
+
+
 async def test_an_unreachable_apns_is_a_retry(monkeypatch, hub_settings, apns):
     async with own_push(hub_settings, apns, monkeypatch, base_url="https://127.0.0.1:9") as push:
         await push.configure()
