@@ -45,6 +45,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hub_plugins.push_fcm.hooks",
     "hub_plugins.push_apns.hooks",
     "hub_plugins.marketo.hooks",
+    "hub_plugins.salesforce_mc.hooks",
 )
 
 

@@ -43,7 +43,8 @@ ROLES: dict[str, frozenset[str]] = {
     "cards": frozenset({"cards:read", "cards:write"}),
     "analytics": frozenset({"analytics:read", "events:write"}),
     "integrations": frozenset({"webhooks:read", "webhooks:write", "sdk_keys:read", "sdk_keys:write",
-                               "marketo:read", "marketo:write", "flows:read"}),
+                               "marketo:read", "marketo:write", "sfmc:read", "sfmc:write",
+                               "flows:read"}),
 }
 
 
