@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, exists, literal_column, select
 
 from hub.core.clock import now
 from hub.core.lifecycle import OPEN_STATES
@@ -26,9 +26,11 @@ CA = tables.card.c
 
 _LAST_SEEN = select(CU.last_seen_at).where(CU.environment_id == bindparam("env"),
                                            CU.user_id == bindparam("user_id"))
+# States as literals: the fast read path compiles a statement once and binds only named values.
 _OPEN_CARD = select(exists().where(
     CA.environment_id == bindparam("env"), CA.user_id == bindparam("user_id"),
-    CA.status.in_(sorted(OPEN_STATES)), CA.flow_id == bindparam("flow_id")).label("open"))
+    CA.status.in_([literal_column(f"'{state}'") for state in sorted(OPEN_STATES)]),
+    CA.flow_id == bindparam("flow_id")).label("open"))
 
 
 async def has_push_device(hub: Hub, env: str, user_id: str) -> bool:

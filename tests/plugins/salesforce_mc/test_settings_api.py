@@ -61,7 +61,8 @@ async def test_invalid_settings_are_refused_naming_the_field(hub_client, hub_env
 
 async def test_permissions_are_sfmc_read_and_write(hub_client, hub_env):
     assert (await hub_client.get(PATH)).status_code == 401
-    refused = await hub_client.put(PATH, headers=hub_env.headers(roles=["read"]), json={"jwtSigningSecret": SECRET})
+    refused = await hub_client.put(PATH, headers=hub_env.headers(roles=["read"]),
+                                   json={"jwtSigningSecret": SECRET})
     assert refused.status_code == 403
     allowed = await hub_client.put(PATH, headers=hub_env.headers(roles=["integrations"]),
                                    json={"jwtSigningSecret": SECRET})
@@ -90,10 +91,3 @@ async def test_delete_removes_the_integration(journey, hub_client, hub_env):
     assert (await hub_client.delete(PATH, headers=hub_env.headers())).status_code == 404
     assert (await hub_client.post(f"{PATH}/rotate", headers=hub_env.headers())).status_code == 404
 
-
-async def test_public_base_url_setting_names_the_urls(monkeypatch, hub_settings):
-    from hub.app import Hub
-
-    monkeypatch.setenv("HUB_SFMC_PUBLIC_BASE_URL", "https://hub.example.com/")
-    instance = Hub(hub_settings)
-    assert instance.plugin_settings["sfmc"].public_base_url == "https://hub.example.com/"
