@@ -14,6 +14,7 @@ same), and :mod:`callback` delivers it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -191,9 +192,10 @@ def callback_body(
     return body, error
 
 
-async def start_chunk(hub: Hub, env: str, batch_id: str) -> str | None:
+async def start_chunk(hub: Hub, env: str, batch_id: str, *, hand_over: bool = False) -> str | None:
     """Start the batch's next chunk of leads (one transaction); the batch's state afterwards, or
-    None when there is no such batch."""
+    None when there is no such batch. ``hand_over``: when leads remain, a fresh job continues
+    (enqueued in the same transaction), and the state returned is ``handed_over``."""
     chunk_size = max(1, hub.plugin_settings["marketo"].chunk_leads)
     async with transaction(hub) as tx:
         await lock_for_write(tx.conn)
@@ -223,17 +225,27 @@ async def start_chunk(hub: Hub, env: str, batch_id: str) -> str | None:
         await tx.conn.execute(
             update(batch_table).where(B.environment_id == env, B.id == batch_id).values(values)
         )
+        if hand_over and values["state"] == "starting":
+            await tx.enqueue(
+                RUN_JOB, [env, batch_id], job_id=f"{run_job_id(env, batch_id)}:from:{len(results)}"
+            )
+            return "handed_over"
         return str(values["state"])
 
 
 async def marketo_run_batch(ctx: dict[str, Any], env: str, batch_id: str) -> str | None:
-    """Job: start the batch's leads chunk by chunk, then deliver its callback."""
+    """Job: start the batch's leads chunk by chunk, then deliver its callback. After
+    ``HUB_MARKETO_JOB_SECONDS`` a fresh job takes over, so no job runs long."""
     from hub_plugins.marketo.callback import deliver
 
     hub: Hub = ctx["hub"]
+    # Well inside the job timeout: a job arq times out is not retried.
+    deadline = time.monotonic() + min(
+        hub.plugin_settings["marketo"].job_seconds, hub.settings.job_timeout_seconds / 3
+    )
     state = await start_chunk(hub, env, batch_id)
     while state == "starting":
-        state = await start_chunk(hub, env, batch_id)
+        state = await start_chunk(hub, env, batch_id, hand_over=time.monotonic() > deadline)
     if state == "calling_back":
         state = await deliver(hub, env, batch_id)
     return state

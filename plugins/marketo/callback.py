@@ -13,6 +13,7 @@ status code and error are written on the batch.
 from __future__ import annotations
 
 import random
+import secrets
 import weakref
 from dataclasses import dataclass
 from datetime import timedelta
@@ -172,8 +173,35 @@ async def _give_up_or_defer(hub: Hub, env: str, batch_id: str, outcome: Outcome,
     return state
 
 
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _lock_key(env: str, batch_id: str) -> str:
+    return f"hub:marketo:callback:{env}:{batch_id}"
+
+
 async def deliver(hub: Hub, env: str, batch_id: str) -> str:
-    """Send the batch's callback if it is due; the batch's state afterwards."""
+    """Send the batch's callback if it is due; the batch's state afterwards.
+
+    Runs of one batch (its job, a deferred retry, the sweeper's) may overlap: one at a time
+    holds the batch's callback lock in Redis, for at most as long as its attempts can take (a
+    killed worker's lock expires), and the others leave the callback to it.
+    """
+    settings: MarketoSettings = hub.plugin_settings["marketo"]
+    lease = settings.callback_tries_per_run * (settings.callback_timeout_seconds + IN_JOB_MAX_WAIT) + 30
+    owner = secrets.token_hex(8)
+    if not await hub.redis.set(_lock_key(env, batch_id), owner, nx=True, px=int(lease * 1000)):
+        return "calling_back"
+    try:
+        return await _deliver(hub, env, batch_id)
+    finally:
+        await hub.redis.eval(_RELEASE, 1, _lock_key(env, batch_id), owner)  # type: ignore[misc]
+
+
+async def _deliver(hub: Hub, env: str, batch_id: str) -> str:
     settings: MarketoSettings = hub.plugin_settings["marketo"]
     async with hub.db.connect() as conn:
         row = (

@@ -19,6 +19,8 @@ class MarketoSettings(msgspec.Struct, kw_only=True, frozen=True):
     """HUB_MARKETO_MAX_BODY_BYTES: largest submitAsyncAction body accepted."""
     chunk_leads: int = 500
     """HUB_MARKETO_CHUNK_LEADS: leads a worker starts per transaction (progress commits with them)."""
+    job_seconds: float = 10.0
+    """HUB_MARKETO_JOB_SECONDS: how long one job starts chunks before handing over to the next."""
     callback_timeout_seconds: float = 30.0
     """HUB_MARKETO_CALLBACK_TIMEOUT_SECONDS: time allowed for Marketo to answer a callback."""
     callback_tries_per_run: int = 3
