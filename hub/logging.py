@@ -62,6 +62,10 @@ def configure_logging(settings: Settings) -> None:
     # arq logs every job start and finish at INFO, the outbox relay cron included; Hub logs
     # retries and failures itself, so arq's lines only show at DEBUG.
     logging.getLogger("arq.worker").setLevel(level if level <= logging.DEBUG else logging.WARNING)
+    # The HTTP/2 libraries log whole header blocks at DEBUG (bearer tokens, provider tokens);
+    # httpx logs every request URL at INFO (APNs URLs hold device tokens). Secrets are never logged.
+    for name in ("hpack", "h2", "httpcore", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> Any:

@@ -160,12 +160,11 @@ async def test_secrets_never_reach_logs(push, apns, hub, hub_client, hub_env, ca
     finally:
         structlog.configure(**saved[0])
         hub_logging._configured, root.handlers, _ = saved[1], saved[2], root.setLevel(saved[3])
-    # The fake runs in this process: its HPACK decoder logs the request headers it receives,
-    # which is APNs' side of the wire. Hub's encoder writes authorization as SENSITIVE_REDACTED.
-    logged = "\n".join(line for line in (caplog.text + capsys.readouterr().err).splitlines()
-                       if "Decoded (" not in line and "Decoding " not in line)
+    # Even at DEBUG, the HTTP/2 libraries (whose header-block lines would show the provider
+    # token, and the fake's side of the wire) stay at WARNING.
+    logged = caplog.text + capsys.readouterr().err
     assert "push_apns_token_minted" in logged and "push_apns_failed" in logged  # logs were captured
-    assert "authorization=SENSITIVE_REDACTED" in logged.replace("b'", "").replace("'", "")
+    assert "Decoded (" not in logged and "Encoding " not in logged
     secrets = [*_key_body(push.key.key_p8), *apns.provider_tokens]
     assert len(apns.provider_tokens) == 2
     leaked = [s for s in secrets if s in logged]
