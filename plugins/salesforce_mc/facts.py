@@ -16,12 +16,15 @@ from hub.core.clock import now
 from hub.core.lifecycle import OPEN_STATES
 from hub.db import tables
 from hub.plugins import call_hook
+from hub_plugins.sdk_streams.tables import device
 
 if TYPE_CHECKING:
     from hub.app import Hub
 
 PLATFORMS = ["ios", "android", "web"]
+SDK_STREAMS = "hub_plugins.sdk_streams.hooks"
 CU = tables.customer.c
+DV = device.c
 CA = tables.card.c
 
 _LAST_SEEN = select(CU.last_seen_at).where(CU.environment_id == bindparam("env"),
@@ -56,6 +59,19 @@ async def has_open_card(hub: Hub, env: str, user_id: str, flow_id: str) -> bool:
     return bool(rows and rows[0]["open"])
 
 
+_REACHABLE = select(
+    exists().where(DV.environment_id == bindparam("env"), DV.user_id == bindparam("user_id"),
+                   DV.state == literal_column("'valid'")).label("device"),
+    exists().where(CU.environment_id == bindparam("env"), CU.user_id == bindparam("user_id"),
+                   CU.last_seen_at.is_not(None)).label("seen"))
+
+
 async def reachable(hub: Hub, env: str, user_id: str) -> bool:
-    """Execute's ``reachable``: Hub can reach the customer now, by push or in the app (seen by the SDK)."""
+    """Execute's ``reachable``: Hub can reach the customer now, by push or in the app (seen by the SDK).
+
+    On every contact, so one read on the database's fast path when the built-in device registry
+    (``sdk_streams``) is loaded; otherwise every plugin's devices are asked for."""
+    if hub.pm.has_plugin(SDK_STREAMS):
+        rows = await hub.db.read(_REACHABLE, {"env": env, "user_id": user_id})
+        return bool(rows and (rows[0]["device"] or rows[0]["seen"]))
     return await has_push_device(hub, env, user_id) or await seen_within(hub, env, user_id, None)
