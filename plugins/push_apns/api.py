@@ -1,4 +1,4 @@
-"""``PUT/GET/DELETE /v1/{env}/push/apns``: an environment's APNs auth key (docs/push-apns.md).
+"""``PUT/GET/DELETE /v1/{env}/push/providers/apns``: an environment's APNs auth key (docs/push-apns.md).
 
 The key is validated on save (problem+json naming the field); it is sealed at rest and never
 returned: answers show the key id, team id, topic and APNs environment.
@@ -17,7 +17,7 @@ from hub_plugins.push_apns import config, sender
 TAGS = ["push"]
 READ = {"permission": "push:read"}
 WRITE = {"permission": "push:write"}
-PATH = "/v1/{env:str}/push/apns"
+PATH = "/v1/{env:str}/push/providers/apns"
 
 
 class ApnsConfigIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -1,4 +1,4 @@
-"""``PUT/GET/DELETE /v1/{env}/push/fcm``: an environment's FCM service account (docs/push-fcm.md).
+"""``PUT/GET/DELETE /v1/{env}/push/providers/fcm``: an environment's FCM service account (docs/push-fcm.md).
 
 The service account is validated on save (problem+json naming the field); its private key is
 sealed at rest and never returned: answers show the project, client e-mail, key id and platforms.
@@ -19,7 +19,7 @@ from hub_plugins.push_fcm import config, sender
 TAGS = ["push"]
 READ = {"permission": "push:read"}
 WRITE = {"permission": "push:write"}
-PATH = "/v1/{env:str}/push/fcm"
+PATH = "/v1/{env:str}/push/providers/fcm"
 
 
 class FcmConfigIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -112,7 +112,7 @@ class ApnsKey:
     topic: str
 
     def config(self, environment: str = "sandbox") -> dict[str, str]:
-        """The body of ``PUT /v1/{env}/push/apns`` for this key."""
+        """The body of ``PUT /v1/{env}/push/providers/apns`` for this key."""
         return {"keyP8": self.key_p8, "keyId": self.key_id, "teamId": self.team_id, "topic": self.topic,
                 "environment": environment}
 

@@ -6,7 +6,8 @@ Starts the fake FCM (with its Google OAuth token endpoint) and the fake APNs (HT
 certificates from ``trustme``) in this process, then ``hub dev`` as a child process pointed at
 them (``HUB_PUSH_FCM_BASE_URL``, ``HUB_PUSH_APNS_BASE_URL``, ``HUB_PUSH_APNS_CA_FILE``,
 ``HUB_ALLOW_PRIVATE_URLS=true``). Once the API answers it saves the fakes' credentials for the
-``demo`` environment through the API (``PUT /v1/demo/push/fcm``, ``PUT /v1/demo/push/apns``) and
+``demo`` environment through the API (``PUT /v1/demo/push/providers/fcm``,
+``PUT /v1/demo/push/providers/apns``) and
 registers an Android and an iOS device for ``demo-user`` through the SDK route, signed in with the
 SDK demo page's key. Every notification a fake accepts is printed (``FCM <- ...``, ``APNs <-
 ...``). ``--send`` also starts the demo fraud-alert flow for ``demo-user`` once, whose first card
@@ -65,9 +66,9 @@ async def configure(base: str, var_dir: Path, google: fcm_fake.FakeGoogle, apple
             **{k: credentials[k] for k in ("client_id", "client_secret")}})).json()["access_token"]
         admin = {"Authorization": f"Bearer {token}"}
         answers = [
-            await client.put(f"/v1/{DEMO}/push/fcm", headers=admin, json={
+            await client.put(f"/v1/{DEMO}/push/providers/fcm", headers=admin, json={
                 "serviceAccount": google.oauth.service_account("hub-demo-project")}),
-            await client.put(f"/v1/{DEMO}/push/apns", headers=admin, json={
+            await client.put(f"/v1/{DEMO}/push/providers/apns", headers=admin, json={
                 "keyP8": key.key_p8, "keyId": key.key_id, "teamId": key.team_id, "topic": key.topic,
                 "environment": "sandbox"}),
         ]

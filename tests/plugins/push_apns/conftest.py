@@ -61,7 +61,7 @@ class Push:
                         env: Any = None) -> dict[str, Any]:
         self.key = key or self.apns.make_key()
         env = env or self.env
-        response = await self.client.put(f"/v1/{env.id}/push/apns", headers=env.headers(),
+        response = await self.client.put(f"/v1/{env.id}/push/providers/apns", headers=env.headers(),
                                          json=self.key.config(environment))
         assert response.status_code == 200, response.text
         return dict(response.json())

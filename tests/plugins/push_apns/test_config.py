@@ -1,4 +1,5 @@
-"""PUT/GET/DELETE /v1/{env}/push/apns and `hub push-apns`: validated on save, the key never shown."""
+"""PUT/GET/DELETE /v1/{env}/push/providers/apns and `hub push-apns`: validated on save, the key
+never shown."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ async def test_put_stores_the_key_and_get_shows_it_without_the_key(push, hub_cli
                      "topic": "com.example.bank", "environment": "production",
                      "createdAt": shown["createdAt"], "updatedAt": shown["updatedAt"]}
     assert shown["createdAt"] and shown["updatedAt"]
-    got = await hub_client.get(f"/v1/{hub_env.id}/push/apns", headers=hub_env.headers(roles=["read"]))
+    got = await hub_client.get(f"/v1/{hub_env.id}/push/providers/apns",
+                               headers=hub_env.headers(roles=["read"]))
     assert got.status_code == 200 and got.json() == shown
     for text in (json.dumps(shown), got.text):
         assert "keyP8" not in text and "PRIVATE KEY" not in text
@@ -56,7 +58,7 @@ async def test_put_replaces_and_delete_removes(push, hub_client, hub_env):
     second = await push.configure(environment="production")
     assert second["keyId"] != first["keyId"] and second["environment"] == "production"
     assert second["createdAt"] == first["createdAt"]
-    url = f"/v1/{hub_env.id}/push/apns"
+    url = f"/v1/{hub_env.id}/push/providers/apns"
     assert (await hub_client.delete(url, headers=hub_env.headers())).status_code == 204
     missing = await hub_client.get(url, headers=hub_env.headers())
     assert missing.status_code == 404
@@ -67,12 +69,12 @@ async def test_put_replaces_and_delete_removes(push, hub_client, hub_env):
 
 async def test_read_role_cannot_write_and_other_environments_are_separate(push, hub, hub_client, hub_env):
     await push.configure()
-    url = f"/v1/{hub_env.id}/push/apns"
+    url = f"/v1/{hub_env.id}/push/providers/apns"
     refused = await hub_client.put(url, headers=hub_env.headers(roles=["read"]), json=push.key.config())
     assert refused.status_code == 403
     assert (await hub_client.delete(url, headers=hub_env.headers(roles=["read"]))).status_code == 403
     other = await make_environment(hub, "other")
-    assert (await hub_client.get("/v1/other/push/apns", headers=other.headers())).status_code == 404
+    assert (await hub_client.get("/v1/other/push/providers/apns", headers=other.headers())).status_code == 404
     assert (await hub_client.get(url)).status_code == 401
 
 
@@ -128,14 +130,16 @@ async def test_an_invalid_configuration_is_refused_naming_the_field(push, apns, 
             body.pop(name)
         else:
             body[name] = value
-    response = await hub_client.put(f"/v1/{hub_env.id}/push/apns", headers=hub_env.headers(), json=body)
+    response = await hub_client.put(f"/v1/{hub_env.id}/push/providers/apns", headers=hub_env.headers(),
+                                    json=body)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     (error,) = response.json()["errors"]
     assert error["field"] == field and reason in error["reason"], error
     for pem in (key.key_p8, _RSA_PEM, _P384_PEM, _ENCRYPTED_PEM):
         assert not any(line in response.text for line in _key_body(pem))
-    assert (await hub_client.get(f"/v1/{hub_env.id}/push/apns", headers=hub_env.headers())).status_code == 404
+    gone = await hub_client.get(f"/v1/{hub_env.id}/push/providers/apns", headers=hub_env.headers())
+    assert gone.status_code == 404
 
 
 async def test_secrets_never_reach_logs(push, apns, hub, hub_client, hub_env, caplog, capsys):
@@ -151,7 +155,7 @@ async def test_secrets_never_reach_logs(push, apns, hub, hub_client, hub_env, ca
     try:
         await push.configure()
         bad = dict(push.key.config(), keyP8=push.key.key_p8.replace("\n", "\n ", 3))
-        await hub_client.put(f"/v1/{hub_env.id}/push/apns", headers=hub_env.headers(), json=bad)
+        await hub_client.put(f"/v1/{hub_env.id}/push/providers/apns", headers=hub_env.headers(), json=bad)
         assert (await push.send())["status"] == "sent"
         apns.fail("ExpiredProviderToken")
         assert (await push.send())["status"] == "sent"

@@ -114,7 +114,7 @@ async def test_other_platforms_and_environments_without_apns_configuration_get_n
 async def test_removing_the_configuration_stops_apns_sends(push, apns, hub_client, hub_env):
     await push.configure()
     assert (await push.send())["status"] == "sent"
-    response = await hub_client.delete(f"/v1/{hub_env.id}/push/apns", headers=hub_env.headers())
+    response = await hub_client.delete(f"/v1/{hub_env.id}/push/providers/apns", headers=hub_env.headers())
     assert response.status_code == 204
     assert await push.send() is None
 
@@ -144,7 +144,7 @@ async def test_ios_goes_through_fcm_when_the_environment_routes_it_there(monkeyp
             dev = device()
             assert (await push.send(dev))["provider"] == "apns"
             body = {"serviceAccount": google.oauth.service_account(), "platforms": ["android", "ios"]}
-            saved = await push.client.put(f"/v1/{push.env.id}/push/fcm", headers=push.env.headers(),
+            saved = await push.client.put(f"/v1/{push.env.id}/push/providers/fcm", headers=push.env.headers(),
                                           json=body)
             assert saved.status_code == 200, saved.text
             result = await push.send(dev)

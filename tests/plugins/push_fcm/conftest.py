@@ -64,7 +64,7 @@ class Push:
         if platforms is not None:
             body["platforms"] = platforms
         env = env or self.env
-        response = await self.client.put(f"/v1/{env.id}/push/fcm", headers=env.headers(), json=body)
+        response = await self.client.put(f"/v1/{env.id}/push/providers/fcm", headers=env.headers(), json=body)
         assert response.status_code == 200, response.text
         return dict(response.json())
 

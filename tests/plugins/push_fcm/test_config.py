@@ -1,4 +1,4 @@
-"""PUT/GET/DELETE /v1/{env}/push/fcm and `hub push-fcm`: validated on save, the key never shown."""
+"""PUT/GET/DELETE /v1/{env}/push/providers/fcm and `hub push-fcm`: validated on save, the key never shown."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ async def test_put_stores_the_account_and_get_shows_it_without_the_key(push, hub
     assert shown["privateKeyId"] == account["private_key_id"]
     assert shown["platforms"] == ["android", "web"]
     assert shown["createdAt"] and shown["updatedAt"]
-    got = await hub_client.get(f"/v1/{hub_env.id}/push/fcm", headers=hub_env.headers(roles=["read"]))
+    got = await hub_client.get(f"/v1/{hub_env.id}/push/providers/fcm",
+                               headers=hub_env.headers(roles=["read"]))
     assert got.status_code == 200 and got.json() == shown
     for text in (json.dumps(shown), got.text):
         assert "private_key\"" not in text and "privateKey\"" not in text
@@ -55,7 +56,7 @@ async def test_put_replaces_and_delete_removes(push, hub_client, hub_env):
     assert second["clientEmail"] != first["clientEmail"]
     assert second["platforms"] == ["android", "web", "ios"]
     assert second["createdAt"] == first["createdAt"]
-    url = f"/v1/{hub_env.id}/push/fcm"
+    url = f"/v1/{hub_env.id}/push/providers/fcm"
     assert (await hub_client.delete(url, headers=hub_env.headers())).status_code == 204
     missing = await hub_client.get(url, headers=hub_env.headers())
     assert missing.status_code == 404
@@ -65,13 +66,13 @@ async def test_put_replaces_and_delete_removes(push, hub_client, hub_env):
 
 async def test_read_role_cannot_write_and_other_environments_are_separate(push, hub, hub_client, hub_env):
     await push.configure()
-    url = f"/v1/{hub_env.id}/push/fcm"
+    url = f"/v1/{hub_env.id}/push/providers/fcm"
     refused = await hub_client.put(url, headers=hub_env.headers(roles=["read"]),
                                    json={"serviceAccount": push.account})
     assert refused.status_code == 403
     assert (await hub_client.delete(url, headers=hub_env.headers(roles=["read"]))).status_code == 403
     other = await make_environment(hub, "other")
-    assert (await hub_client.get("/v1/other/push/fcm", headers=other.headers())).status_code == 404
+    assert (await hub_client.get("/v1/other/push/providers/fcm", headers=other.headers())).status_code == 404
     assert (await hub_client.get(url)).status_code == 401
 
 
@@ -106,14 +107,15 @@ _SMALL_RSA_PEM = _pem(rsa.generate_private_key(public_exponent=65537, key_size=1
 async def test_an_invalid_service_account_is_refused_naming_the_field(push, google, hub_client, hub_env,
                                                                       changes, field, reason):
     account = google.oauth.service_account()
-    response = await hub_client.put(f"/v1/{hub_env.id}/push/fcm", headers=hub_env.headers(),
+    response = await hub_client.put(f"/v1/{hub_env.id}/push/providers/fcm", headers=hub_env.headers(),
                                     json={"serviceAccount": _broken(account, **changes)})
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     (error,) = response.json()["errors"]
     assert error["field"] == field and reason in error["reason"], error
     assert not any(line in response.text for line in _key_body(account["private_key"]))
-    assert (await hub_client.get(f"/v1/{hub_env.id}/push/fcm", headers=hub_env.headers())).status_code == 404
+    gone = await hub_client.get(f"/v1/{hub_env.id}/push/providers/fcm", headers=hub_env.headers())
+    assert gone.status_code == 404
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -125,7 +127,8 @@ async def test_an_invalid_service_account_is_refused_naming_the_field(push, goog
 async def test_invalid_platforms_and_unknown_fields_are_refused(push, google, hub_client, hub_env,
                                                                  body, field):
     request = {"serviceAccount": google.oauth.service_account(), **body}
-    response = await hub_client.put(f"/v1/{hub_env.id}/push/fcm", headers=hub_env.headers(), json=request)
+    response = await hub_client.put(f"/v1/{hub_env.id}/push/providers/fcm", headers=hub_env.headers(),
+                                    json=request)
     assert response.status_code in (400, 422), response.text
     assert response.json()["errors"][0]["field"] == field
 
@@ -133,7 +136,7 @@ async def test_invalid_platforms_and_unknown_fields_are_refused(push, google, hu
 async def test_token_uri_must_be_https_on_an_allowed_host_unless_private_urls_are_allowed(
         push, google, hub, hub_client, hub_env):
     hub.settings = msgspec.structs.replace(hub.settings, allow_private_urls=False)
-    url, headers = f"/v1/{hub_env.id}/push/fcm", hub_env.headers()
+    url, headers = f"/v1/{hub_env.id}/push/providers/fcm", hub_env.headers()
     loopback = google.oauth.service_account()  # token_uri is the fake on http://127.0.0.1
     response = await hub_client.put(url, headers=headers, json={"serviceAccount": loopback})
     assert response.status_code == 422
@@ -159,7 +162,7 @@ async def test_secrets_never_reach_logs(push, google, hub, hub_client, hub_env, 
     try:
         await push.configure()
         bad = dict(push.account, private_key=push.account["private_key"].replace("\n", "\n ", 3))
-        await hub_client.put(f"/v1/{hub_env.id}/push/fcm", headers=hub_env.headers(),
+        await hub_client.put(f"/v1/{hub_env.id}/push/providers/fcm", headers=hub_env.headers(),
                              json={"serviceAccount": bad})
         assert (await push.send())["status"] == "sent"
         google.fcm.fail("UNAUTHENTICATED")

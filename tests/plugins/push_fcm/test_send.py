@@ -76,7 +76,7 @@ async def test_an_environment_without_fcm_configuration_and_other_platforms_get_
 async def test_removing_the_configuration_stops_fcm_sends(push, google, hub_client, hub_env):
     await push.configure()
     assert (await push.send())["status"] == "sent"
-    response = await hub_client.delete(f"/v1/{hub_env.id}/push/fcm", headers=hub_env.headers())
+    response = await hub_client.delete(f"/v1/{hub_env.id}/push/providers/fcm", headers=hub_env.headers())
     assert response.status_code == 204
     assert await push.send() is None
 
