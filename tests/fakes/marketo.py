@@ -13,8 +13,9 @@ nothing until the client gives up) or ``("close",)`` (drop the connection), each
 callbacks; :meth:`down` refuses connections until :meth:`up`.
 
 ``python -m tests.fakes.marketo`` runs it as a process (for benchmarks and manual runs); then
-``POST /_fake/invocation`` with ``{"callbackBase"?, "leads": [...] | "count", "flowConfigId",
-"munchkinId"?}`` answers an invocation body, and ``GET /_fake/callbacks`` lists what arrived.
+``POST /_fake/invocation`` with ``{"leads": [...] | "count", "flowConfigId", "step"?,
+"munchkinId"?}`` answers an invocation body, ``GET /_fake/callbacks`` lists what arrived (answer,
+arrival time, leads, leads that succeeded) and ``GET /healthz`` answers 200.
 """
 
 from __future__ import annotations
@@ -201,6 +202,8 @@ class FakeMarketo:
             def do_GET(self) -> None:
                 if self.path == "/_fake/callbacks":
                     self._reply(200, fake.summary())
+                elif self.path == "/healthz":
+                    self._reply(200, {"status": "ok"})
                 else:
                     self._reply(404, {"error": "not found"})
 
