@@ -103,6 +103,7 @@ class Runtime:
                 self.setup_error = f"HUB_PUSH_APNS_CA_FILE {settings.ca_file} cannot be used: {exc}"
                 log.error("push_apns_ca_file_unusable", path=settings.ca_file, error=str(exc))
         self._transports: dict[str, tuple[list[httpcore.AsyncConnectionPool], itertools.cycle[int]]] = {}
+        self._origins: dict[str, tuple[bytes, bytes, int | None, bytes]] = {}
         self.closed = False
         self.token_mints = Counter(
             "hub_push_apns_token_mints", "APNs provider tokens signed, by reason (new, age, refused)",
@@ -151,8 +152,13 @@ class Runtime:
     async def post(self, transport: httpcore.AsyncConnectionPool, url: str, body: bytes,
                    headers: dict[str, str], provider_token: str) -> httpcore.Response:
         """POST through ``transport``; the answer is read whole. Raises :data:`_UNREACHABLE`."""
-        target = httpcore.URL(url)
-        authority = target.host if target.port is None else target.host + b":%d" % target.port
+        base, _, path = url.partition("/3/")
+        origin = self._origins.get(base)
+        if origin is None:  # parsed once per APNs host, not per send
+            parsed = httpx.URL(base)
+            origin = self._origins[base] = (parsed.raw_scheme, parsed.raw_host, parsed.port, parsed.netloc)
+        scheme, host, port, authority = origin
+        target = httpcore.URL(scheme=scheme, host=host, port=port, target=b"/3/" + path.encode())
         sent = [(b"host", authority), (b"authorization", f"bearer {provider_token}".encode())]
         sent.extend((name.encode(), value.encode()) for name, value in headers.items())  # UTF-8 values
         return await transport.request("POST", target, content=body, headers=sent,
