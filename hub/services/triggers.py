@@ -47,6 +47,8 @@ PLATFORMS = ("web", "ios", "android")
 FILTER_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "exists")
 ITEM_KEYS = {"flowInvocationId", "target", "payload"}
 PAYLOAD_KEYS = {"variables", "metadata", "notificationDetail", "cardOptions"}
+FANOUT_JOB_INVOCATIONS = 2000
+"""Most single-user invocations one ``run_invocations`` job fans out (batch starts are split)."""
 
 
 class TriggerError(Exception):
@@ -453,7 +455,7 @@ async def start_invocation(hub: Hub, env: str, flow_id: str, *, target: dict[str
 
 async def start_single_user_flows(hub: Hub, tx: Any, env: str, flow_id: str,
                                   starts: Sequence[Mapping[str, Any]], *, source: str,
-                                  batch_id: str) -> dict[str, Any]:
+                                  batch_id: str, fan_out: bool = True) -> dict[str, Any]:
     """Batch entry point: record many single-user invocations of ``flow_id`` in the caller's
     transaction ``tx`` (list uploads start thousands per chunk this way).
 
@@ -464,6 +466,9 @@ async def start_single_user_flows(hub: Hub, tx: Any, env: str, flow_id: str,
     others are written in bulk with their customers' profiles, and one ``run_invocations`` job
     (id derived from ``batch_id``) fans them all out after commit. Raises :class:`TriggerError`
     when the flow cannot be started at all (404 unknown, 409 not published, 403 source refused).
+    With ``fan_out=False`` the invocations are recorded ``pending`` and nothing is enqueued: the
+    caller hands them to :func:`enqueue_fanout` later (in a transaction of its own), and the
+    invocation sweeper runs any that are left behind.
     """
     try:
         version, defn = await published_definition(tx.conn, env, flow_id)
@@ -495,8 +500,8 @@ async def start_single_user_flows(hub: Hub, tx: Any, env: str, flow_id: str,
         # while the table is young and has no statistics yet (a first large upload), that plan
         # scans every invocation of the environment: 0.2 s a chunk at 20,000 rows, growing.
         await tx.conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    for lo in range(0, len(checked), 500):
-        ids = [c["id"] for c in checked[lo:lo + 500]]
+    for lo in range(0, len(checked), 2000):
+        ids = [c["id"] for c in checked[lo:lo + 2000]]
         existing |= {i for (i,) in await tx.conn.execute(select(V.id).where(
             V.environment_id == env, V.id.in_(ids)))}
     if postgres:
@@ -515,10 +520,19 @@ async def start_single_user_flows(hub: Hub, tx: Any, env: str, flow_id: str,
     if rows:
         await bulk_insert(tx.conn, tables.invocation, rows, ignore=["environment_id", "id"])
         await ensure_customers(tx.conn, env, [r["target"]["usersById"][0] for r in rows], row_ids=False)
-        await tx.enqueue("run_invocations", [env, [r["id"] for r in rows]],
-                         job_id=f"invocations:{env}:{batch_id}")
+        if fan_out:
+            await enqueue_fanout(tx, env, [r["id"] for r in rows], batch_id)
     return {"started": len(rows), "existing": len(checked) - len(fresh), "rejected": rejected,
             "flowVersion": version}
+
+
+async def enqueue_fanout(tx: Any, env: str, ids: Sequence[str], batch_id: str) -> None:
+    """Fan out single-user invocations after ``tx`` commits, in jobs of at most
+    ``FANOUT_JOB_INVOCATIONS``, so a large batch spreads over every worker."""
+    await tx.enqueue_many([
+        PendingJob("run_invocations", [env, list(ids[lo:lo + FANOUT_JOB_INVOCATIONS])],
+                   f"invocations:{env}:{batch_id}" + (f":{lo}" if lo else ""))
+        for lo in range(0, len(ids), FANOUT_JOB_INVOCATIONS)])
 
 
 async def run_invocations(ctx: dict[str, Any], env: str, invocation_ids: list[str], batch: int = 500) -> int:

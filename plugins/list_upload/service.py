@@ -24,6 +24,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from hub import queue
 from hub.core.clock import now
 from hub.db import bulk_insert, lock_for_write
+from hub.db import tables as core_tables
 from hub.logging import get_logger
 from hub.services import triggers
 from hub.services.cards import decode_cursor, encode_cursor, iso
@@ -192,6 +193,7 @@ async def list_upload_run(ctx: dict[str, Any], env: str, upload_id: str) -> int:
                         starts,
                         source="list",
                         batch_id=f"list:{upload_id}:{rows[-1].row_number}",
+                        fan_out=False,
                     )
                 except triggers.TriggerError as exc:
                     await tx.conn.execute(
@@ -222,6 +224,11 @@ async def list_upload_run(ctx: dict[str, Any], env: str, upload_id: str) -> int:
                     rows_started=U.rows_started + count,
                     rows_rejected=U.rows_rejected + len(result["rejected"]),
                 )
+            if done or time.monotonic() > deadline:
+                # The rows' flows run once their invocations are recorded: fanning out while the
+                # rest of the list is still being recorded would take turns with it for the
+                # same workers and database, and the list would take several times as long.
+                await _fan_out_recorded(tx, env, upload_id, rows[-1].row_number if rows else 0)
             if done:
                 values.update(state="completed", completed_at=stamp)
             elif time.monotonic() > deadline:
@@ -235,6 +242,16 @@ async def list_upload_run(ctx: dict[str, Any], env: str, upload_id: str) -> int:
             )
         if done or time.monotonic() > deadline:
             return started
+
+
+async def _fan_out_recorded(tx: Any, env: str, upload_id: str, through: int) -> None:
+    """Enqueue (after ``tx`` commits) the fan-out of every invocation of the upload still
+    ``pending``: this job's rows, and those of an earlier run that died before it could."""
+    prefix = invocation_id_for(upload_id, 0)[:-1]  # "list:<upload>:"
+    V = core_tables.invocation.c
+    pending = [i for (i,) in await tx.conn.execute(select(V.id).where(
+        V.environment_id == env, V.id >= prefix, V.id < prefix[:-1] + ";", V.status == "pending"))]
+    await triggers.enqueue_fanout(tx, env, pending, f"list:{upload_id}:f{through}")
 
 
 async def list_upload_sweep(ctx: dict[str, Any]) -> int:
