@@ -37,7 +37,9 @@ BadDeviceToken, 429 TooManyRequests (with ``Retry-After`` when given), 503 Servi
 Tests: ``async with running() as fake:``, then ``fake.make_key()`` for an auth key (``.p8``
 PEM, key id, team id, topic) the fake trusts. Manual use and benchmarks:
 ``python -m tests.fakes.apns [--port P]`` prints one JSON line ``{"baseUrl", "caFile", "keyP8",
-"keyId", "teamId", "topic"}`` and serves until interrupted (without recording notifications).
+"keyId", "teamId", "topic"}`` and serves until interrupted (without recording notifications);
+``--storm S`` answers every send 429 TooManyRequests for ``S`` seconds from the first one
+(``--storm-retry-after`` sets its ``Retry-After``), to time how a sender drains a 429 storm.
 """
 
 from __future__ import annotations
@@ -154,6 +156,9 @@ class FakeApns:
     in_flight: int = 0
     max_in_flight: int = 0
     record: bool = True  # the benchmark turns recording off
+    storm_seconds: float = 0.0  # answer 429 TooManyRequests this long from the first send
+    storm_retry_after: float | None = None
+    storm_started: float | None = None
     _verified: dict[str, _Verified | str] = field(default_factory=dict)  # JWT -> claims, or the refusal
     _cuts: list[tuple[int, str]] = field(default_factory=list)  # (requests to answer first, "goaway"|"drop")
     _live: set[Any] = field(default_factory=set)
@@ -302,6 +307,11 @@ class FakeApns:
             return _refuse("Unregistered", timestamp=self.unregistered[token])
         queue = self.token_scripts.get(token)
         scripted = queue.pop(0) if queue else (self.script.pop(0) if self.script else None)
+        if scripted is None and self.storm_seconds:
+            if self.storm_started is None:
+                self.storm_started = time.monotonic()
+            if time.monotonic() - self.storm_started < self.storm_seconds:
+                scripted = ("TooManyRequests", self.storm_retry_after)
         if scripted is not None:
             reason, wait = scripted
             status, extra, answer = _refuse(reason, timestamp=int(time.time() * 1000)
@@ -519,6 +529,7 @@ async def running(port: int = 0) -> AsyncIterator[FakeApns]:
 async def _main(args: argparse.Namespace) -> None:
     async with running(args.port) as fake:
         fake.record = False  # a benchmark sends too many to keep
+        fake.storm_seconds, fake.storm_retry_after = args.storm, args.storm_retry_after
         key = fake.make_key(args.topic)
         print(json.dumps({"baseUrl": fake.url, "caFile": fake.ca_file, "keyP8": key.key_p8,
                           "keyId": key.key_id, "teamId": key.team_id, "topic": key.topic}), flush=True)
@@ -549,6 +560,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--topic", default="com.example.hub.demo", help="the bundle id the key may push to")
     parser.add_argument("--verbose", action="store_true", help="print the counts every 5 s on stderr")
+    parser.add_argument("--storm", type=float, default=0.0, metavar="SECONDS",
+                        help="answer every send 429 TooManyRequests for SECONDS from the first one")
+    parser.add_argument("--storm-retry-after", type=float, default=None, metavar="SECONDS",
+                        help="the Retry-After of the storm's answers (default: none)")
     asyncio.run(_main(parser.parse_args(argv)))
 
 
