@@ -323,6 +323,7 @@ push_delivery = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("environment_id", String(64), nullable=False),
     Column("notification_id", String(36), nullable=False),
+    Column("user_id", String(255), nullable=False),  # so an erasure finds the customer's log too
     Column("device_id", String(64), nullable=False),
     Column("platform", String(32), nullable=False),
     Column("provider", String(64), nullable=False),
@@ -331,6 +332,7 @@ push_delivery = Table(
     Column("attempt", Integer, nullable=False),
     Column("at", UtcDateTime(), nullable=False),
     Index("ix_hub_push_delivery_env_at", "environment_id", "at"),
+    Index("ix_hub_push_delivery_user", "environment_id", "user_id"),
 )
 
 

@@ -282,6 +282,7 @@ async def _send(batch: _Batch, rows: list[dict[str, Any]], cards: Mapping[str, M
                 "status": status, "detail": str(answer.get("detail") or "")[:500], "attempts": tries,
                 "providerMessageId": answer.get("providerMessageId"), "at": at}
             batch.log.append({"environment_id": batch.env, "notification_id": row["id"],
+                              "user_id": row["user_id"],
                               "device_id": device_id[:64], "platform": str(device.get("platform"))[:32],
                               "provider": str(answer.get("provider") or "-")[:64], "status": status,
                               "detail": str(answer.get("detail") or "")[:500], "attempt": attempt,

@@ -338,3 +338,19 @@ async def test_metrics_show_devices_and_send_outcomes(flows, pager, hub_client):
     text = (await hub_client.get("/metrics")).text
     assert 'hub_push_sends{provider="pager",status="sent"} 1.0' in text
     assert 'hub_push_devices{platform="android",state="valid"} 1.0' in text
+
+
+async def test_erasing_a_customer_erases_their_notifications_and_delivery_log(flows, pager, hub, hub_env):
+    pager.add("pat", "t1")
+    pager.add("quinn", "t2")
+    await flows.publish("approve", PUSH_FLOW)
+    await send_card(flows, "pat")
+    await send_card(flows, "quinn")
+    erased = await flows.client.delete(f"/v1/{hub_env.id}/users/pat", headers=hub_env.headers(),
+                                       params={"erase": "true"})
+    assert erased.status_code in (200, 204), erased.text
+    assert await notifications(flows, userId="pat") == []
+    d = tables.push_delivery.c
+    async with hub.db.connect() as conn:
+        logged = {u for (u,) in await conn.execute(select(d.user_id).where(d.environment_id == hub_env.id))}
+    assert logged == {"quinn"}

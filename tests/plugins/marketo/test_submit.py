@@ -3,7 +3,6 @@ answered 201 quickly; a repeated call starts nothing new."""
 
 import copy
 import json
-import time
 
 import msgspec
 import pytest
@@ -174,19 +173,16 @@ async def test_a_repeated_call_answers_201_and_starts_nothing_new(ready, fake, h
     assert (await ready.submit(other_batch)).json()["duplicate"] is False
 
 
-async def test_a_thousand_leads_are_answered_within_a_second(ready, fake, hub):
+async def test_a_thousand_leads_are_accepted_in_one_call(ready, fake, hub):
+    # How fast: bench/marketo.py (the 201 for 1,000 leads, and the time to the callback).
     body = fake.invocation(
         [{"id": 5_000_000 + i, "email": f"l{i}@example.com", "firstName": "Ada" * 5} for i in range(1000)],
         "welcome",
         step={"offer": "one", "amount": "5"},
     )
     raw = json.dumps(body).encode()
-    await ready.submit(fake.invocation(leads(1), "welcome"))  # warm: flow definition cache, connections
-    started = time.perf_counter()
     response = await ready.call(
         "POST", "/submitAsyncAction", content=raw, headers={"content-type": "application/json"}
     )
-    elapsed = time.perf_counter() - started
     assert response.status_code == 201, response.text
     assert response.json()["leads"] == 1000
-    assert elapsed < 1.0, f"answered in {elapsed:.3f} s"

@@ -55,6 +55,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('environment_id', sa.String(length=64), nullable=False),
     sa.Column('notification_id', sa.String(length=36), nullable=False),
+    sa.Column('user_id', sa.String(length=255), nullable=False),
     sa.Column('device_id', sa.String(length=64), nullable=False),
     sa.Column('platform', sa.String(length=32), nullable=False),
     sa.Column('provider', sa.String(length=64), nullable=False),
@@ -66,10 +67,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('hub_push_delivery', schema=None) as batch_op:
         batch_op.create_index('ix_hub_push_delivery_env_at', ['environment_id', 'at'], unique=False)
+        batch_op.create_index('ix_hub_push_delivery_user', ['environment_id', 'user_id'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('hub_push_delivery', schema=None) as batch_op:
+        batch_op.drop_index('ix_hub_push_delivery_user')
         batch_op.drop_index('ix_hub_push_delivery_env_at')
     op.drop_table('hub_push_delivery')
     with op.batch_alter_table('hub_push_notification', schema=None) as batch_op:
