@@ -180,7 +180,13 @@ def test_update_customer_push_parallel_and_end_configs():
     step = only_step(type="update_customer", fields={"plan": "gold", "score": None}, addTags=["vip"])
     assert step.config == {
         "fields": {"plan": "gold", "score": None}, "addTags": ["vip"], "removeTags": []}
-    assert only_step(type="push", title="T", body="B").config == {"title": "T", "body": "B", "data": {}}
+    assert only_step(type="push", title="T", body="B").config == {
+        "title": "T", "body": "B", "data": {}, "platforms": ["ios", "android", "web"], "priority": "high",
+        "allowFailure": False}
+    assert only_step(type="push", title="T", body="B", platforms=["web", "web"], priority="normal",
+                     allowFailure=True).config == {
+        "title": "T", "body": "B", "data": {}, "platforms": ["web"], "priority": "normal",
+        "allowFailure": True}
     definition = parse_definition(minimal(
         {"id": "p", "type": "parallel", "branches": ["x", "y"], "next": "z"},
         {"id": "x", "type": "delay", "duration": "PT1M"},
@@ -190,6 +196,10 @@ def test_update_customer_push_parallel_and_end_configs():
 
 
 @pytest.mark.parametrize(("step", "field"), [
+    ({"type": "push", "title": "t", "body": "b", "platforms": []}, "steps[0].platforms"),
+    ({"type": "push", "title": "t", "body": "b", "platforms": ["huawei"]}, "steps[0].platforms"),
+    ({"type": "push", "title": "t", "body": "b", "priority": "urgent"}, "steps[0].priority"),
+    ({"type": "push", "title": "t", "body": "b", "allowFailure": "yes"}, "steps[0].allowFailure"),
     ({"type": "delay"}, "steps[0].duration"),
     ({"type": "delay", "duration": "soon"}, "steps[0].duration"),
     ({"type": "delay", "duration": "PT0S"}, "steps[0].duration"),
