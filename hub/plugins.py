@@ -46,6 +46,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hub_plugins.push_apns.hooks",
     "hub_plugins.marketo.hooks",
     "hub_plugins.salesforce_mc.hooks",
+    "hub_plugins.workbench.hooks",
 )
 
 
