@@ -314,3 +314,29 @@ def clock() -> Iterator[FakeClock]:
         yield fake
     finally:
         clock_module.set_clock(None)
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (``apt-get install chromium``): Playwright cannot download its own here."""
+    return shutil.which("chromium") or next(
+        (p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if Path(p).exists()), None)
+
+
+@pytest.fixture
+async def hub_browser() -> AsyncIterator[Any]:
+    """A headless Chromium driven by Playwright. Without Chromium the test skips, unless
+    ``HUB_TEST_REQUIRE_BROWSER=1`` (as in CI), which makes it fail."""
+    executable = chromium_path()
+    if executable is None:
+        message = "Debian's chromium is not installed (apt-get install chromium)"
+        if os.environ.get("HUB_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable,
+                                                   args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser
+        finally:
+            await browser.close()

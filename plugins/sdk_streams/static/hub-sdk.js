@@ -993,3 +993,51 @@ async function problemDetail(response) {
 export function createStream(options) {
   return new Stream(options);
 }
+
+// A stream that only shows cards: no token, no network, no analytics; its buttons do nothing.
+// Staff tools (the Workbench's card preview, the Customer Center) use it to show a card exactly
+// as the customer's app renders it.
+class Preview extends Stream {
+  constructor(options) {
+    // Stream's constructor starts the network side; a preview sets up only what rendering uses.
+    const self = Object.create(Preview.prototype);
+    self.options = { title: "Card preview", ...options };
+    self.container = options.container || "default";
+    self.element = options.element;
+    self.cards = new Map();
+    self.nodes = new Map();
+    self.observer = null;
+    self.displayed = new Set();
+    self.timers = new Set();
+    self.destroyed = false;
+    self.renderShell();
+    self.setTheme(options.theme || "auto");
+    self.status.remove();
+    self.listNode.setAttribute("aria-busy", "false");
+    return self;
+  }
+
+  show(cards) {
+    for (const id of [...this.cards.keys()]) this.removeCard(id);
+    for (const card of cards) this.upsertCard(card);
+    this.renderOrder();
+  }
+
+  track() {}
+  cardDisplayed() {}
+  act() { return Promise.resolve(); }
+  submit() { return Promise.resolve(); }
+  destroy() { this.root.remove(); }
+}
+
+/**
+ * Render `cards` (feed-shaped: cardInstanceId, priority, content.elements, ...) into `element`
+ * exactly as a stream would, read-only. Options: element (required), theme, title, container.
+ * Returns the preview: show(cards) to render others, setTheme(theme), destroy().
+ */
+export function renderPreview(options, cards = []) {
+  if (!options || !options.element) throw new TypeError("renderPreview: `element` is required");
+  const preview = new Preview(options);
+  preview.show(cards);
+  return preview;
+}

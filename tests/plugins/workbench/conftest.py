@@ -91,3 +91,15 @@ def csrf_of(html: str) -> str:
     found = re.search(r'"X-CSRF-Token": "([^"]+)"', html)
     assert found, "no CSRF token in the page"
     return found.group(1)
+
+
+async def browser_sign_in(browser: Any, server: str, email: str, password: str = PASSWORD,
+                          next: str = "/ui/", **context: Any) -> Any:
+    """A new browser page signed in as ``email`` through the real form; it is at ``next``."""
+    page = await (await browser.new_context(**context)).new_page()
+    await page.goto(f"{server}/ui/login?next={next}")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(lambda url: "/ui/login" not in url)
+    return page
