@@ -39,18 +39,43 @@ DEMO_USERS: list[dict[str, Any]] = [
 
 
 DEMO_FLOW_ID = "fraud-alert"
-DEMO_FLOW_FILE = Path(__file__).resolve().parent / "demo" / "fraud_alert.json"
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+DEMO_FLOW_FILE = DEMO_DIR / "fraud_alert.json"
+# The second demo flow is enabled for the Customer Center: support staff send it from there.
+DEMO_FLOWS = {DEMO_FLOW_ID: DEMO_FLOW_FILE, "caller-verification": DEMO_DIR / "caller_verification.json"}
+DEMO_STAFF = "admin@hub.local"
 
 
 async def _seed_flow(hub: Any) -> None:
-    """Publish the fraud alert example once (later runs leave the demo's edits alone)."""
+    """Publish the example flows once (later runs leave the demo's edits alone)."""
     from hub.services import flows
 
-    try:
-        await flows.get_flow(hub, DEMO_ENV, DEMO_FLOW_ID)
-    except flows.FlowNotFound:
-        definition = json.loads(DEMO_FLOW_FILE.read_text())
-        await flows.apply_flow(hub, DEMO_ENV, definition, DEMO_FLOW_ID)
+    for flow_id, path in DEMO_FLOWS.items():
+        try:
+            await flows.get_flow(hub, DEMO_ENV, flow_id)
+        except flows.FlowNotFound:
+            await flows.apply_flow(hub, DEMO_ENV, json.loads(path.read_text()), flow_id)
+
+
+async def _seed_staff(hub: Any, known: dict[str, Any]) -> dict[str, Any]:
+    """A staff administrator for the Workbench and the Customer Center, once; a password kept
+    in ``var/dev-credentials.json`` like the API client's secret."""
+    import secrets
+
+    from hub_plugins.workbench import staff
+
+    await staff.save_group(hub, "admins", ["workbench:admin", "customer_center:edit"], ["*"],
+                           "Everything, in every environment")
+    await staff.save_group(hub, "support", ["customer_center:edit"], [DEMO_ENV],
+                           "Customer Center: find customers and send them flows")
+    if known.get("staff_email") == DEMO_STAFF and await staff.staff_by_email(hub, DEMO_STAFF):
+        return known
+    password = secrets.token_urlsafe(12)
+    if await staff.staff_by_email(hub, DEMO_STAFF) is None:
+        await staff.create_staff(hub, DEMO_STAFF, name="Hub admin", password=password, groups=["admins"])
+    else:
+        await staff.set_staff(hub, DEMO_STAFF, password=password, groups=["admins"], disabled=False)
+    return {**known, "staff_email": DEMO_STAFF, "staff_password": password}
 
 
 async def _seed_sdk_demo_key(hub: Any, settings: Settings) -> str:
@@ -101,6 +126,10 @@ async def seed(settings: Settings) -> dict[str, Any]:
         await _seed_flow(hub)
         if "sdk_streams" in hub.plugin_settings:
             known = {**known, "sdk_demo_key_file": await _seed_sdk_demo_key(hub, settings)}
+        if "workbench" in hub.plugin_settings:
+            known = await _seed_staff(hub, known)
+        credentials_file.touch(mode=0o600)
+        credentials_file.write_text(json.dumps(known))
         return known
     finally:
         await hub.close()
@@ -110,6 +139,9 @@ def _banner(settings: Settings, base: str, credentials: dict[str, Any]) -> str:
     cid, secret = credentials["client_id"], credentials["client_secret"]
     sdk_demo = (f"  SDK demo       {base}/sdk/demo (demo-user's cards, live)\n"
                 f"  JS SDK         {base}/sdk/hub-sdk.js\n" if credentials.get("sdk_demo_key_file") else "")
+    staff = (f"  Staff UI       {base}/ui/ (Workbench and Customer Center)\n"
+             f"  staff sign-in  {credentials['staff_email']} / {credentials['staff_password']}\n"
+             if credentials.get("staff_email") else "")
     return f"""
   Hub is running (Ctrl-C stops everything)
 
@@ -124,8 +156,9 @@ def _banner(settings: Settings, base: str, credentials: dict[str, Any]) -> str:
   client_id      {cid}
   client_secret  {secret}
 
-  Flow           {DEMO_FLOW_ID} (published; the fraud alert from examples/flows)
-{sdk_demo}
+  Flows          {DEMO_FLOW_ID} (published; the fraud alert from examples/flows)
+                 caller-verification (published; enabled for the Customer Center)
+{staff}{sdk_demo}
   Try it:
     TOKEN=$(curl -s -d grant_type=client_credentials -d client_id={cid} \\
       -d client_secret={secret} {base}/v1/{DEMO_ENV}/oauth/token \\

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -111,6 +112,15 @@ def test_hub_dev_runs_the_platform_with_a_seeded_demo_environment(tmp_path):
                          headers={"Authorization": f"Bearer {user_token}"})
         assert feed.status_code == 200, feed.text
         assert httpx.post(f"{base}/sdk/demo/token", json={"userId": "customer-3"}).status_code == 403
+        # The staff UI signs in with the printed administrator's password.
+        assert creds["staff_email"] in text and creds["staff_password"] in text
+        with httpx.Client(base_url=base) as staff:
+            form = staff.get("/ui/login")
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+            signed = staff.post("/ui/login", data={"email": creds["staff_email"], "csrf_token": csrf,
+                                                   "password": creds["staff_password"]})
+            assert signed.status_code == 303, signed.text
+            assert staff.get("/ui/demo/flows").status_code == 200
     finally:
         dev.send_signal(signal.SIGINT)
         try:

@@ -11,7 +11,7 @@ def test_every_example_flow_is_valid():
         parse_definition(json.loads(path.read_text()))
 
 
-def test_the_demo_flow_hub_dev_publishes_is_the_fraud_alert_example():
+def test_the_demo_flows_hub_dev_publishes_are_the_examples():
     # hub/demo ships in the wheel (hub dev seeds it); examples/ is what people read.
-    assert (ROOT / "hub/demo/fraud_alert.json").read_text() == (
-        ROOT / "examples/flows/fraud_alert.json").read_text()
+    for name in ("fraud_alert.json", "caller_verification.json"):
+        assert (ROOT / "hub/demo" / name).read_text() == (ROOT / "examples/flows" / name).read_text()
