@@ -443,6 +443,34 @@ async def set_archived(hub: Hub, env: str, flow_id: str, archived: bool) -> dict
     return await get_flow(hub, env, flow_id)
 
 
+async def set_customer_center(hub: Hub, env: str, flow_id: str, enabled: bool) -> dict[str, Any]:
+    """Offer the flow in the Customer Center, or stop offering it; returns its detail.
+
+    The Customer Center lists flows whose row flag ``customerCenterEnabled`` is on, and a start
+    from it is checked against the published definition's ``triggers.customerCenter``. So the
+    draft's ``triggers.customerCenter`` is set too (a draft is opened from the published version
+    when there is none and its value differs), which keeps the choice at the next publish, and
+    the flag turns on only when the published version allows the trigger (or nothing is published
+    yet: publishing sets the flag from the draft). Raises :class:`FlowNotFound` or
+    :class:`FlowArchived`.
+    """
+    async with hub.db.begin() as conn:
+        row = await _locked_for_edit(conn, env, flow_id)
+        published = await _version_row(conn, env, flow_id, row.published_version)
+        published_allows = published is not None and bool(
+            published.definition.get("triggers", {}).get("customerCenter", False))
+        draft = await _version_row(conn, env, flow_id, row.draft_version)
+        source = draft if draft is not None else published
+        if source is not None and (draft is not None or published_allows != enabled):
+            definition = dict(source.definition)
+            definition["triggers"] = {**definition.get("triggers", {}), "customerCenter": enabled}
+            await _write_draft(conn, env, row, read_stored(definition))
+        flag = enabled and (published is None or published_allows)
+        await conn.execute(update(tables.flow).where(F.environment_id == env, F.id == flow_id)
+                           .values(customer_center_enabled=flag))
+    return await get_flow(hub, env, flow_id)
+
+
 async def _latest_definition(conn: AsyncConnection, env: str, flow_id: str) -> tuple[int, dict[str, Any]]:
     """(version, stored definition) of the draft, or else of the published version."""
     row = await _flow_row(conn, env, flow_id)

@@ -236,6 +236,35 @@ async def test_customer_center_follows_the_published_version(hub, env):
     assert (await flows.publish(hub, env, "cc"))["customerCenterEnabled"] is False
 
 
+async def test_the_customer_center_switch_sets_the_flag_and_the_draft(hub, env):
+    await flows.create_flow(hub, env, hello(), "cc")
+    enabled = await flows.set_customer_center(hub, env, "cc", True)
+    assert enabled["customerCenterEnabled"] is True
+    assert enabled["draft"]["definition"]["triggers"]["customerCenter"] is True
+    assert (await flows.publish(hub, env, "cc"))["customerCenterEnabled"] is True
+    # Switching off with nothing in draft opens one, so the next publish keeps it off.
+    disabled = await flows.set_customer_center(hub, env, "cc", False)
+    assert disabled["customerCenterEnabled"] is False
+    assert disabled["draftVersion"] == 2
+    assert disabled["draft"]["definition"]["triggers"]["customerCenter"] is False
+    assert disabled["published"]["definition"]["triggers"]["customerCenter"] is True
+    assert (await flows.publish(hub, env, "cc"))["customerCenterEnabled"] is False
+    # Version 2 does not allow the trigger: switching on waits for the publish of the draft.
+    pending = await flows.set_customer_center(hub, env, "cc", True)
+    assert pending["customerCenterEnabled"] is False
+    assert pending["draftVersion"] == 3
+    assert pending["draft"]["definition"]["triggers"]["customerCenter"] is True
+    assert (await flows.publish(hub, env, "cc"))["customerCenterEnabled"] is True
+    # Already allowed and no draft: only the flag, no new version.
+    again = await flows.set_customer_center(hub, env, "cc", True)
+    assert again["customerCenterEnabled"] is True and again["draftVersion"] is None
+    await flows.set_archived(hub, env, "cc", True)
+    with pytest.raises(flows.FlowArchived):
+        await flows.set_customer_center(hub, env, "cc", False)
+    with pytest.raises(flows.FlowNotFound):
+        await flows.set_customer_center(hub, env, "nope", True)
+
+
 async def test_publish_needs_a_draft_and_archive_blocks_editing(hub, env):
     await flows.create_flow(hub, env, hello(), "welcome")
     await flows.publish(hub, env, "welcome")
