@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from hub.hookspecs import hookimpl
-from hub_plugins.workbench import pages_auth, pages_customer_center, pages_search, pages_workbench, web
+from hub_plugins.workbench import (
+    oidc,
+    pages_auth,
+    pages_customer_center,
+    pages_search,
+    pages_workbench,
+    web,
+)
 from hub_plugins.workbench.settings import WorkbenchSettings
 
 # Page modules add their routes here; each module has a ROUTES tuple.
-PAGE_MODULES: tuple[Any, ...] = (pages_auth, pages_workbench, pages_search, pages_customer_center)
+PAGE_MODULES: tuple[Any, ...] = (pages_auth, oidc, pages_workbench, pages_search, pages_customer_center)
 
 
 @hookimpl
