@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 
 from hub.core import analytics as core
 from hub.core.analytics import AnalyticsError
@@ -203,6 +203,41 @@ async def query_events(hub: Hub, env: str, *, user_id: str | None = None, names:
     return {"events": [row.body for row in page],
             "nextCursor": encode_cursor(page[-1].timestamp, page[-1].id) if len(rows) > limit else None}
 
+
+
+async def recent_events(hub: Hub, env: str, *, user_id: str, cursor: str | None = None,
+                        limit: int = 50) -> dict[str, Any]:
+    """One page of a customer's events, newest first (staff tools): ``{"events", "nextCursor"}``;
+    the cursor continues with older events. A bad cursor raises :class:`AnalyticsError`."""
+    query = select(A.id, A.timestamp, A.body).where(A.environment_id == env, A.user_id == user_id)
+    if cursor is not None:
+        try:
+            query = query.where(tuple_(A.timestamp, A.id) < decode_cursor(cursor))
+        except ValueError as exc:
+            raise AnalyticsError([FieldIssue("query.cursor", str(exc))]) from None
+    async with hub.db.connect() as conn:
+        rows = (await conn.execute(query.order_by(A.timestamp.desc(), A.id.desc()).limit(limit + 1))).all()
+    page = rows[:limit]
+    return {"events": [row.body for row in page],
+            "nextCursor": encode_cursor(page[-1].timestamp, page[-1].id) if len(rows) > limit else None}
+
+
+async def last_card_events(hub: Hub, env: str, user_id: str, card_ids: Sequence[str],
+                           names: Sequence[str]) -> dict[str, datetime]:
+    """For each of a customer's cards, when it last had one of the events ``names`` (cards
+    without one are left out): when the customer last saw a card, or last acted on it."""
+    if not card_ids or not names:
+        return {}
+    found: dict[str, datetime] = {}
+    async with hub.db.connect() as conn:
+        for lo in range(0, len(card_ids), _LOAD_CHUNK):
+            rows = await conn.execute(
+                select(A.card_id, func.max(A.timestamp)).where(
+                    A.environment_id == env, A.user_id == user_id,
+                    A.card_id.in_(list(card_ids[lo:lo + _LOAD_CHUNK])), A.name.in_(list(names)))
+                .group_by(A.card_id))
+            found.update({card_id: at for card_id, at in rows})
+    return found
 
 def export_events(hub: Hub, env: str, *, start: datetime | None = None, end: datetime | None = None,
                   fmt: str = "ndjson", batch: int = EXPORT_BATCH) -> AsyncIterator[bytes]:
