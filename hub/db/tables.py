@@ -19,6 +19,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
 )
 
 from hub.db.types import BigId, Json, UtcDateTime
@@ -83,6 +85,22 @@ customer = Table(
     Column("last_seen_at", UtcDateTime(), nullable=True),
     UniqueConstraint("environment_id", "user_id", name="uq_hub_customer_env_user"),
     Index("ix_hub_customer_env_test", "environment_id", "is_test_user", "id"),
+    # The Customer Center's search, on PostgreSQL (migration 0004 skips them on SQLite): user id
+    # prefixes in byte order, name and email lower-cased (exact or prefix) in byte order, and any
+    # profile field by exact value (``fields @> '{"phone": "+44..."}'``). Written as expressions
+    # with the collation or operator class in ``postgresql_ops`` (rendered after the expression:
+    # ``user_id COLLATE "C"``), so they match the search's SQL (hub_plugins.workbench.search)
+    # and Alembic can compare them.
+    Index("ix_hub_customer_user_id_c", "environment_id", literal_column("user_id").label("uid"),
+          postgresql_ops={"uid": 'COLLATE "C"'}).ddl_if(dialect="postgresql"),
+    Index("ix_hub_customer_email_lower", "environment_id",
+          func.lower(literal_column("fields ->> 'email'")).label("email"),
+          postgresql_ops={"email": 'COLLATE "C"'}).ddl_if(dialect="postgresql"),
+    Index("ix_hub_customer_name_lower", "environment_id",
+          func.lower(literal_column("fields ->> 'name'")).label("name"),
+          postgresql_ops={"name": 'COLLATE "C"'}).ddl_if(dialect="postgresql"),
+    Index("ix_hub_customer_fields_path", literal_column("fields").label("doc"),
+          postgresql_ops={"doc": "jsonb_path_ops"}, postgresql_using="gin").ddl_if(dialect="postgresql"),
 )
 
 customer_tag = Table(
