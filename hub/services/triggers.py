@@ -39,6 +39,7 @@ from hub.services.outbox import PendingJob, transaction
 
 if TYPE_CHECKING:
     from hub.app import Hub
+    from hub.core.flows import FlowDefinition
 
 V = tables.invocation.c
 FI = tables.flow_instance.c
@@ -222,13 +223,17 @@ def invocation_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def start_flows(hub: Hub, env: str, flow_id: str, items: Sequence[Any], *,
-                      source: str = "api", test: bool = False) -> list[dict[str, Any]]:
+                      source: str = "api", test: bool = False,
+                      definition: tuple[int, FlowDefinition] | None = None) -> list[dict[str, Any]]:
     """Start ``flow_id`` for each item ``{flowInvocationId?, target, payload?}``; all or nothing.
 
     Returns one result per item: the invocation (``created`` false when its id was seen before).
-    Raises :class:`TriggerError` (404 flow, 409 not startable, 422 invalid items).
+    Raises :class:`TriggerError` (404 flow, 409 not startable, 422 invalid items). A caller that
+    has just read the flow's ``startable_definition`` (to read its inputs into the flow's variable
+    types, say) passes it as ``definition`` rather than have it read again.
     """
-    version, checked = await check_flows(hub, env, flow_id, items, source=source, test=test)
+    version, checked = await check_flows(hub, env, flow_id, items, source=source, test=test,
+                                         definition=definition)
     start = _Start(env, flow_id, version, checked, source, test, asyncio.get_running_loop().create_future())
     return await _group_commit(hub).record(start)
 
@@ -237,8 +242,16 @@ _CONTAINERS = select(tables.stream_container.c.id).where(
     tables.stream_container.c.environment_id == bindparam("env"))
 
 
+def _names_containers(item: Any) -> bool:
+    payload = item.get("payload") if isinstance(item, Mapping) else None
+    options = payload.get("cardOptions") if isinstance(payload, Mapping) else None
+    return isinstance(options, Mapping) and "targetStreamIds" in options
+
+
 async def check_flows(hub: Hub, env: str, flow_id: str, items: Sequence[Any], *,
-                      source: str = "api", test: bool = False) -> tuple[int, list[dict[str, Any]]]:
+                      source: str = "api", test: bool = False,
+                      definition: tuple[int, FlowDefinition] | None = None
+                      ) -> tuple[int, list[dict[str, Any]]]:
     """Validate start requests exactly as :func:`start_flows` does, recording nothing (dry runs).
 
     Returns the published version and the checked items (variables resolved); raises
@@ -251,12 +264,14 @@ async def check_flows(hub: Hub, env: str, flow_id: str, items: Sequence[Any], *,
         raise TriggerError(413, "too many start requests",
                            [FieldIssue("flows", f"at most {hub.settings.max_batch_size} items")])
     try:
-        version, defn = await startable_definition(hub, env, flow_id)
+        version, defn = definition or await startable_definition(hub, env, flow_id)
     except FlowNotFound:
         raise TriggerError(404, f"no flow {flow_id!r} in environment {env!r}") from None
     except (FlowNotPublished, FlowArchived) as exc:
         raise TriggerError(409, str(exc), [FieldIssue("path.flowConfigId", str(exc))]) from None
-    containers = {row["id"] for row in await hub.db.read(_CONTAINERS, {"env": env})}
+    # The environment's stream containers are read only when an item names some.
+    containers = ({row["id"] for row in await hub.db.read(_CONTAINERS, {"env": env})}
+                  if any(_names_containers(item) for item in items) else set())
     if not defn.allows("test" if test else source):
         raise TriggerError(403, f"flow {flow_id!r} cannot be started from {source}"
                            f"{' (test)' if test else ''}: see its triggers")

@@ -208,7 +208,7 @@ async def _start(hub: Any, config: ActivityConfig, payload: dict[str, Any]) -> d
     env = config.environment_id
     invocation = args.invocation_id(payload, user_id)
     try:
-        _version, defn = await flow_service.startable_definition(hub, env, flow_id)
+        version, defn = await flow_service.startable_definition(hub, env, flow_id)
     except flow_service.FlowNotFound:
         raise problem(404, [FieldIssue(FLOW_FIELD, f"no flow {flow_id!r}")]) from None
     except (flow_service.FlowNotPublished, flow_service.FlowArchived) as exc:
@@ -216,7 +216,7 @@ async def _start(hub: Any, config: ActivityConfig, payload: dict[str, Any]) -> d
     payload_out = {"variables": args.variables_of(defn, arguments), "metadata": args.metadata_of(payload)}
     item = {"flowInvocationId": invocation, "target": {"usersById": [user_id]}, "payload": payload_out}
     started, reachable = await asyncio.gather(
-        core_triggers.start_flows(hub, env, flow_id, [item], source="sfmc"),
+        core_triggers.start_flows(hub, env, flow_id, [item], source="sfmc", definition=(version, defn)),
         facts.reachable(hub, env, user_id))
     return {"flowInvocationId": started[0]["flowInvocationId"], "reachable": reachable}
 
@@ -300,7 +300,7 @@ async def _check_activity(hub: Any, env: str, row: Any) -> list[FieldIssue]:
         return [FieldIssue(field, "no flow chosen: open the activity in Journey Builder, choose a flow "
                                   "and click Done")]
     try:
-        _version, defn = await flow_service.startable_definition(hub, env, flow_id)
+        version, defn = await flow_service.startable_definition(hub, env, flow_id)
     except flow_service.FlowNotFound:
         return [FieldIssue(field, f"no flow {flow_id!r} in this environment")]
     except (flow_service.FlowNotPublished, flow_service.FlowArchived) as exc:
