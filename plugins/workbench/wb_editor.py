@@ -70,11 +70,16 @@ async def flow_page(request: Req, env: str, flow_id: str, *, version: int | None
         "errors": errors or [], "message": message, "test": test, "view": readable(definition),
         "editable": can_edit and flow["state"] != "archived" and (is_draft or version is None),
         "can_edit": can_edit, "versions": versions, "history": history,
-        "share": f"/ui/share/{share_token(hub, env, flow_id, shown['version'])}" if shown else "",
+        "share": _share_url(request, env, flow_id, shown["version"]) if shown else "",
         "test_users": await _test_user_count(hub, env),
     }
     template = "flow_body.html" if is_htmx(request) else "flow.html"
     return render(request, template, status=status, **context)
+
+
+def _share_url(request: Req, env: str, flow_id: str, version: int) -> str:
+    token = share_token(request.app.state.hub, env, flow_id, version)
+    return f"{str(request.base_url).rstrip('/')}/ui/share/{token}"
 
 
 async def _test_user_count(hub: Any, env: str, limit: int = 1000) -> str:
