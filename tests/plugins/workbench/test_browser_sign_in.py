@@ -31,3 +31,16 @@ async def test_a_wrong_password_shows_the_reason_next_to_the_form(hub_env, hub_s
     await alert.wait_for()
     assert "do not match" in await alert.inner_text()
     assert await page.get_by_label("Email").input_value() == "ana@example.com"
+
+
+async def test_a_customer_center_only_member_lands_in_and_is_kept_to_the_customer_center(
+        hub_env, hub_server, hub_browser, make_staff):
+    await make_staff("sam@example.com", ["customer_center:edit"])
+    page = await browser_sign_in(hub_browser, hub_server, "sam@example.com")
+    assert page.url.endswith("/ui/acme/customers")
+    nav = page.get_by_role("navigation", name="Sections")
+    links = [" ".join(text.split()) for text in await nav.get_by_role("link").all_inner_texts()]
+    assert "Customer Center Customers" in links
+    assert not [link for link in links if link.startswith("Workbench")], links
+    await page.goto(f"{hub_server}/ui/acme/flows")
+    assert page.url.endswith("/ui/acme/customers")
