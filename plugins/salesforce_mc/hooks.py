@@ -1,11 +1,12 @@
-"""The salesforce_mc plugin's hookimpls: settings, routes and the ``hub sfmc`` command."""
+"""The salesforce_mc plugin's hookimpls: settings, routes, the profile sync's jobs and the
+``hub sfmc`` command."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hub.hookspecs import hookimpl
-from hub_plugins.salesforce_mc import activity, api, config
+from hub_plugins.salesforce_mc import activity, api, config, profile_sync, sync_api
 from hub_plugins.salesforce_mc.settings import SfmcSettings
 
 DEFAULT_CLI_BASE_URL = "http://127.0.0.1:8000"
@@ -18,8 +19,15 @@ def hub_register_settings(register: Any) -> None:
 
 @hookimpl
 def hub_register_routes(register: Any) -> None:
-    for handler in (*api.ROUTES, *activity.ROUTES):
+    for handler in (*api.ROUTES, *sync_api.ROUTES, *activity.ROUTES):
         register(handler)
+
+
+@hookimpl
+def hub_register_jobs(register: Any) -> None:
+    # A run ends itself before HUB_SFMC_SYNC_RUN_SECONDS (at most 3,000) and hands over.
+    register(profile_sync.sfmc_profile_sync, timeout=3600, max_tries=1)
+    register(profile_sync.sfmc_profile_sync_sweep, cron={"second": {15}}, max_tries=1)
 
 
 def _show(hub: Any, row: Any) -> str:
@@ -92,3 +100,7 @@ def hub_register_cli(cli: Any) -> None:
         if not run_with_hub(env, lambda hub: config.remove(hub, env)):
             raise CliError(f"environment {env} has no SFMC integration")
         typer.echo(f"{env}: SFMC integration removed")
+
+    from hub_plugins.salesforce_mc.sync_cli import register_sync_cli
+
+    register_sync_cli(sfmc_cli)

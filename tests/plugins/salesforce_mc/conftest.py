@@ -100,3 +100,19 @@ def expired(seconds_ago: int = 600) -> int:
 @pytest.fixture
 def journey(hub_client: Any, hub_env: Any) -> Journey:
     return Journey(hub_client, hub_env)
+
+
+SF_USER, SF_PASSWORD, SF_TOKEN = "hub-sync@acme.example.com", "Pa55-word!<&>", "TOKEN123abc"
+
+
+@pytest.fixture
+def salesforce() -> Any:
+    """The fake Salesforce (``tests/fakes/salesforce.py``), three records a page, one user."""
+    from tests.fakes.salesforce import running
+
+    with running(page_size=3) as fake:
+        fake.add_user(SF_USER, SF_PASSWORD, SF_TOKEN)
+        fake.define_field("Contact", "Loyalty_Points__c")
+        fake.define_field("Contact", "Vip__c")
+        fake.define_field("Contact", "Hub_User_Id__c")
+        yield fake
