@@ -34,14 +34,15 @@ ACTED_EVENTS: tuple[str, ...] = (
 CARD_LIMIT = 500
 """Most cards of one state the customer page lists."""
 
-# An icon per input type, with the name a screen reader reads for it.
+# An icon per input type (the path data of a 16×16 line drawing), with the name a screen reader
+# reads for it.
 INPUT_ICONS: dict[str, tuple[str, str]] = {
-    "text": ("Aa", "Text input"),
-    "number": ("#", "Number input"),
-    "date": ("\U0001f4c5", "Date input"),
-    "checkbox": ("\u2611", "Checkboxes"),
-    "dropdown": ("\u25be", "Dropdown"),
-    "toggle": ("\u23fb", "Toggle"),
+    "text": ("M3 3h10M8 3v10", "Text input"),
+    "number": ("M6 2 4 14M12 2l-2 12M2 6h12M2 10h12", "Number input"),
+    "date": ("M2 3h12v11H2zM2 7h12M5 1v4M11 1v4", "Date input"),
+    "checkbox": ("M2 2h12v12H2zM5 8l2 2 4-4", "Checkboxes"),
+    "dropdown": ("M2 3h12v10H2zM5 7l3 3 3-3", "Dropdown"),
+    "toggle": ("M5 4h6a4 4 0 0 1 0 8H5a4 4 0 0 1 0-8zM11 6.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z", "Toggle"),
 }
 assert set(INPUT_ICONS) == set(INPUT_TYPES)
 
@@ -79,7 +80,7 @@ def submitted_inputs(card: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         input_type = str(element.get("inputType"))
         value = values.get(str(element.get("id")))
-        icon, icon_label = INPUT_ICONS.get(input_type, ("?", "Input"))
+        icon, icon_label = INPUT_ICONS.get(input_type, ("M2 2h12v12H2z", "Input"))
         item: dict[str, Any] = {
             "id": element.get("id"),
             "type": input_type,
