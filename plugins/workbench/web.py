@@ -185,6 +185,8 @@ def navigation(hub: Any, member: Staff, env: str) -> list[dict[str, Any]]:
                   {"section": "Workbench", "title": "Analytics", "path": f"/ui/{env}/analytics"}]
     if member.can("customer_center:view", env):
         items.append({"section": "Customer Center", "title": "Customers", "path": f"/ui/{env}/customers"})
+    if member.can("workbench:admin", env) or member.can("customer_center:edit", env):
+        items.append({"section": "Customer Center", "title": "Audit log", "path": f"/ui/{env}/audit"})
     for entry in sorted(hub.registry.ui.values(), key=lambda e: (e.section, e.title)):
         if member.can(entry.permission, env):
             items.append({"section": entry.section.replace("_", " ").title(), "title": entry.title,

@@ -520,6 +520,9 @@ async def test_the_audit_log_page_is_for_edit_and_admin_members_and_is_paged(
     second = await editor.get(older.group(1))
     assert "user-4<" in second.text and "user-0<" in second.text and "user-54" not in second.text
     assert "Older entries" not in second.text
+    assert 'href="/ui/acme/audit"' in first.text, "the navigation links the audit log"
+    viewer = await signed_in("vw@example.com", ["customer_center:view"])
+    assert 'href="/ui/acme/audit"' not in (await viewer.get("/ui/acme/customers/u1")).text
     admin = await signed_in("ad@example.com", ["workbench:admin"])
     assert (await admin.get("/ui/acme/audit")).status_code == 200
     for email, permissions, envs in (
