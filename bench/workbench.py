@@ -83,6 +83,8 @@ FLOW = {"id": FLOW_ID, "name": "Bench card",
                                         {"type": "text", "text": "Your order is on its way."}]}],
         "steps": [{"id": "send", "type": "card", "template": "hi"}]}
 CARD_USER = "cust-0000042"
+SEARCH_ROUTE = "/ui/{env:str}/customers"
+PAGE_ROUTE = "/ui/{env:str}/customers/{user_id:str}"
 SEARCH_INDEXES = ("ix_hub_customer_user_id_c", "ix_hub_customer_email_lower",
                   "ix_hub_customer_name_lower", "ix_hub_customer_fields_path")
 
@@ -209,6 +211,41 @@ def timed(client: httpx.Client, path: str,
     return (time.perf_counter() - started) * 1000, response
 
 
+LINE = re.compile(r'^hub_http_request_duration_seconds_(bucket|sum|count)\{(.*)\} (\S+)$')
+
+
+def server_histogram(client: httpx.Client, route_part: str) -> dict[str, Any]:
+    """Hub's own ``hub_http_request_duration_seconds`` for GET routes containing ``route_part``:
+    the sum, the count and the cumulative bucket counts (by upper bound, in seconds)."""
+    text = client.get("/metrics").text
+    found: dict[str, Any] = {"sum": 0.0, "count": 0.0, "buckets": {}}
+    for line in text.splitlines():
+        match = LINE.match(line)
+        if not match or 'method="GET"' not in match.group(2):
+            continue
+        route = re.search(r'route="([^"]*)"', match.group(2))
+        if route is None or route.group(1) != route_part:
+            continue
+        kind, value = match.group(1), float(match.group(3))
+        if kind == "bucket":
+            le = re.search(r'le="([^"]+)"', match.group(2))
+            assert le is not None
+            found["buckets"][float(le.group(1))] = value
+        else:
+            found[kind] = value
+    return found
+
+
+def server_side(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+    """Mean server time and the upper bound of the bucket holding the 95th percentile (ms)."""
+    count = after["count"] - before["count"]
+    if count <= 0:
+        raise BenchError("Hub's request histogram did not count the measured requests")
+    p95 = next(le for le, n in sorted(after["buckets"].items())
+               if (n - before["buckets"].get(le, 0.0)) >= 0.95 * count)
+    return {"mean": (after["sum"] - before["sum"]) / count * 1000, "p95_le": p95 * 1000}
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     q = statistics.quantiles(ordered, n=100, method="inclusive")
@@ -223,13 +260,15 @@ def measure_searches(client: httpx.Client, args: argparse.Namespace) -> dict[str
             client.get(f"/ui/{ENV}/customers", params=params)
     for mode, cases in searches(args.searches, args.customers, seed=2).items():
         samples = []
+        before = server_histogram(client, SEARCH_ROUTE)
         for params, check in cases:
             ms, response = timed(client, f"/ui/{ENV}/customers", params)
             if response.status_code != 200 or not check(result_ids(response.text)):
                 raise BenchError(f"{mode}: {params} answered {response.status_code} with "
                                  f"{result_ids(response.text)[:5]}")
             samples.append(ms)
-        results[mode] = percentiles(samples)
+        results[mode] = {**percentiles(samples),
+                         **server_side(before, server_histogram(client, SEARCH_ROUTE))}
         log(f"{mode}: p50 {results[mode]['p50']:.1f} ms, p95 {results[mode]['p95']:.1f} ms")
     return results
 
@@ -270,12 +309,13 @@ def measure_page(client: httpx.Client, requests: int) -> dict[str, float] | str:
     if first.status_code != 200:
         raise BenchError(f"the customer page answered {first.status_code}: {first.text[:300]}")
     samples = []
+    before = server_histogram(client, PAGE_ROUTE)
     for _ in range(requests):
         ms, response = timed(client, path)
         if response.status_code != 200:
             raise BenchError(f"the customer page answered {response.status_code}")
         samples.append(ms)
-    return percentiles(samples)
+    return {**percentiles(samples), **server_side(before, server_histogram(client, PAGE_ROUTE))}
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -317,19 +357,22 @@ def run(args: argparse.Namespace, workdir: Path, servers: list[Server]) -> dict[
 
 
 def report(args: argparse.Namespace, found: dict[str, Any], load_start: str) -> str:
-    cells = [["measure", "p50 ms", "p95 ms", "p99 ms", "max ms", "target", "verdict"]]
+    cells = [["measure", "p50 ms", "p95 ms", "p99 ms", "max ms", "server mean ms", "server p95 ms",
+              "target (p95)", "verdict"]]
+
+    def row(name: str, p: dict[str, float], target: float) -> list[str]:
+        return [name, f"{p['p50']:.1f}", f"{p['p95']:.1f}", f"{p['p99']:.1f}", f"{p['max']:.1f}",
+                f"{p['mean']:.1f}", f"≤ {p['p95_le']:g}", f"< {target:.0f}",
+                "met" if p["p95"] < target else "MISSED"]
+
     for mode, p in found["search"].items():
-        cells.append([f"search: {mode}", f"{p['p50']:.1f}", f"{p['p95']:.1f}", f"{p['p99']:.1f}",
-                      f"{p['max']:.1f}", f"p95 < {SEARCH_TARGET_MS:.0f}",
-                      "met" if p["p95"] < SEARCH_TARGET_MS else "MISSED"])
+        cells.append(row(f"search: {mode}", p, SEARCH_TARGET_MS))
     page = found["page"]
     if isinstance(page, str):
-        cells.append([f"customer page, {args.cards} cards", "-", "-", "-", "-",
+        cells.append([f"customer page, {args.cards} cards", "-", "-", "-", "-", "-", "-",
                       f"< {PAGE_TARGET_MS:.0f}", f"not measured: {page}"])
     else:
-        cells.append([f"customer page, {args.cards} cards", f"{page['p50']:.1f}", f"{page['p95']:.1f}",
-                      f"{page['p99']:.1f}", f"{page['max']:.1f}", f"p95 < {PAGE_TARGET_MS:.0f}",
-                      "met" if page["p95"] < PAGE_TARGET_MS else "MISSED"])
+        cells.append(row(f"customer page, {args.cards} cards", page, PAGE_TARGET_MS))
     print_table(cells)
     info = machine()
     info.pop("wrk", None)
@@ -338,8 +381,12 @@ def report(args: argparse.Namespace, found: dict[str, Any], load_start: str) -> 
         f"{args.customers:,} customers on PostgreSQL {postgres_version(args.pg_url)}, "
         f"{args.searches} searches per mode and {args.page_requests} customer-page requests, "
         "one at a time on loopback through one `hub serve` process (one uvicorn worker), signed in "
-        "as a member with `customer_center:view`. Times are client-side (request sent to last "
-        "byte received, HTTP round trip on loopback included; the app sends no `Server-Timing`).",
+        "as a member with `customer_center:view`. p50 to max: client-side (request sent to last "
+        "byte received, the HTTP round trip on loopback included; the app sends no "
+        "`Server-Timing`); the verdict is on the client-side p95. Server mean and server p95: "
+        "from Hub's own `hub_http_request_duration_seconds` histogram of the route (`/metrics`, "
+        "read before and after each series): the mean, and the upper bound of the bucket that "
+        "holds the 95th percentile.",
         "",
         markdown(cells),
         "",
