@@ -63,7 +63,9 @@ async def test_a_view_member_sees_the_feed_by_state_with_previews_and_no_send_bu
     await page.wait_for_url("**state=completed&container=offers")
     await page.get_by_text("No completed cards in this container.").wait_for()
     await tabs.get_by_role("link", name="Active").click()
-    await page.locator(f'li.cc-card[data-card-id="{cards["offer"]["cardInstanceId"]}"]').wait_for(state="attached")
+    await page.locator(f'li.cc-card[data-card-id="{cards["offer"]["cardInstanceId"]}"]').wait_for(
+        state="attached"
+    )
     await page.context.close()
 
 
@@ -97,7 +99,12 @@ async def test_an_edit_member_sends_a_flow_and_its_card_appears_in_the_feed(
     new_card = page.locator(".cc-preview .hub-card", has_text="Tell us more, C-2024")
     await new_card.wait_for(timeout=20_000)  # the cards refresh until the worker has sent it
     [entry] = await staff_service.audit_log(hub, "acme", target="u1")
-    assert entry["detail"]["variables"] == {"caseId": "C-2024", "amount": 42, "due": "2026-05-01", "urgent": True}
+    assert entry["detail"]["variables"] == {
+        "caseId": "C-2024",
+        "amount": 42,
+        "due": "2026-05-01",
+        "urgent": True,
+    }
     assert "ed@example.com" in await page.locator("#cc-audit-title + table").inner_text()
     sent = await card_service.list_cards(hub, "acme", invocation_id=entry["detail"]["flowInvocationId"])
     assert [c["status"] for c in sent["cards"]] == ["active"]
