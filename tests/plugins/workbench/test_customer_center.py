@@ -532,3 +532,14 @@ async def test_the_audit_log_page_is_for_edit_and_admin_members_and_is_paged(
     ):
         client = await signed_in(email, permissions, envs)
         assert (await client.get("/ui/acme/audit")).status_code == 403, email
+
+
+async def test_user_ids_are_quoted_in_the_pages_links(hub, hub_env, signed_in):
+    user = "ada lovelace@example.com"
+    await customer_service.upsert_customers(hub, "acme", [{"userId": user, "fields": {}}])
+    viewer = await signed_in("vi@example.com", ["customer_center:view"])
+    page = await viewer.get("/ui/acme/customers/ada%20lovelace%40example.com")
+    assert page.status_code == 200
+    quoted = "/ui/acme/customers/ada%20lovelace%40example.com"
+    assert f'href="{quoted}?state=snoozed&amp;container=default"' in page.text
+    assert f'action="{quoted}"' in page.text
