@@ -4,6 +4,11 @@ User id prefixes in byte order, name and email lower-cased (exact or prefix), an
 field by exact value through a GIN index on ``fields`` (``jsonb_path_ops``, for ``@>``). SQLite
 (the development default) gets none of them: its search scans, which is fine at its sizes.
 
+Building them blocks writes to ``hub_customer`` meanwhile (about 30 s per million customers on
+two cores). A large deployment can build them first without blocking, with ``CREATE INDEX
+CONCURRENTLY`` and the same names and definitions; this migration then keeps them
+(``IF NOT EXISTS``).
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-05 12:30:00
@@ -31,11 +36,11 @@ def upgrade() -> None:
         return
     for name, using, columns in INDEXES:
         op.create_index(name, 'hub_customer', [sa.text(c) for c in columns], unique=False,
-                        postgresql_using=using)
+                        postgresql_using=using, if_not_exists=True)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != 'postgresql':
         return
     for name, _, _ in INDEXES:
-        op.drop_index(name, table_name='hub_customer')
+        op.drop_index(name, table_name='hub_customer', if_exists=True)
