@@ -60,10 +60,14 @@ def run_with_hub(env: str | None, action: Callable[[Any], Coroutine[Any, Any, T]
     For commands that change things: their jobs go through Redis like the API's do.
     """
     from hub.app import Hub
+    from hub.logging import configure_logging
     from hub.services import environments
 
+    settings = _settings()
+    configure_logging(settings)  # log lines go to stderr at HUB_LOG_LEVEL, never into the output
+
     async def go() -> T:
-        hub = Hub(_settings())
+        hub = Hub(settings)
         await hub.start()
         try:
             if env is not None and await environments.get_environment(hub.db, env) is None:
