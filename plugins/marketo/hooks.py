@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.hookspecs import hookimpl
-from hub_plugins.marketo import api, batches, ssfs
+from hub_plugins.marketo import api, batches, ssfs, ui
 from hub_plugins.marketo.settings import MarketoSettings
 
 
@@ -18,6 +18,12 @@ def hub_register_settings(register: Any) -> None:
 def hub_register_routes(register: Any) -> None:
     for handler in (*api.ROUTES, *ssfs.ROUTES):
         register(handler)
+    register(ui.router())  # the staff UI's settings page
+
+
+@hookimpl
+def hub_register_ui(register: Any) -> None:
+    register(ui.ENTRY)
 
 
 @hookimpl

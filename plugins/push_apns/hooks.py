@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.hookspecs import hookimpl
-from hub_plugins.push_apns import api, config, sender
+from hub_plugins.push_apns import api, config, sender, ui
 from hub_plugins.push_apns.settings import PushApnsSettings
 
 
@@ -19,6 +19,12 @@ def hub_register_settings(register: Any) -> None:
 def hub_register_routes(register: Any) -> None:
     for handler in api.ROUTES:
         register(handler)
+    register(ui.router())  # the staff UI's settings page
+
+
+@hookimpl
+def hub_register_ui(register: Any) -> None:
+    register(ui.ENTRY)
 
 
 # Asked after the other providers: an environment that routes iOS through FCM (push_fcm's

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.hookspecs import hookimpl
-from hub_plugins.push_fcm import api, config, sender
+from hub_plugins.push_fcm import api, config, sender, ui
 from hub_plugins.push_fcm.settings import PushFcmSettings
 
 
@@ -20,6 +20,12 @@ def hub_register_settings(register: Any) -> None:
 def hub_register_routes(register: Any) -> None:
     for handler in api.ROUTES:
         register(handler)
+    register(ui.router())  # the staff UI's settings page
+
+
+@hookimpl
+def hub_register_ui(register: Any) -> None:
+    register(ui.ENTRY)
 
 
 @hookimpl
