@@ -172,6 +172,8 @@ async def search(hub: Hub, env: str, wanted: Search, fields: dict[str, str]) -> 
     built = statements(dialect)
     page = min(max(wanted.page, 1), MAX_PAGE)
     value = wanted.value
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise SearchError("the search cannot contain control characters")
     base = {"env": env}
 
     async def run(name: str, params: dict[str, Any], offset: int, limit: int) -> list[dict[str, Any]]:

@@ -95,6 +95,14 @@ async def test_a_value_of_the_wrong_type_is_a_422_with_the_reason(customers, sig
     assert 'value="seats:many"' in response.text  # the form keeps what was typed
 
 
+async def test_control_characters_are_a_422_not_an_error(customers, signed_in):
+    client = await signed_in("ada@example.com", VIEW)
+    for q in ("ann\x00", "phone:\x00", "cust\x07-1"):
+        response = await client.get("/ui/acme/customers", params={"q": q})
+        assert response.status_code == 422, q
+        assert "control characters" in response.text
+
+
 async def test_enter_opens_the_customer_on_an_exact_user_id_or_a_single_result(customers, signed_in):
     client = await signed_in("ada@example.com", VIEW)
     response = await client.get("/ui/acme/customers", params={"q": "cust-1", "go": "1"})
