@@ -13,7 +13,10 @@ create``), signed in through the sign-in form. The customers are loaded with asy
 
 Measured, one request at a time on loopback, ``--searches`` different searches per mode (time
 from sending the request to the last byte of the answer, as the client sees it; the app emits no
-``Server-Timing`` header, so this includes the HTTP round trip): a user id typed exactly (the
+``Server-Timing`` header, so this includes the HTTP round trip; next to it, the server's own
+time from Hub's ``hub_http_request_duration_seconds`` histogram of the route, read from
+``/metrics`` before and after each series: its mean and the bucket holding the 95th
+percentile): a user id typed exactly (the
 default "Anything" search: exact, prefix, email and name lookups), a user id prefix, a full
 email (Anything), a name prefix (the name picker), a phone (``phone:...``) and a custom field
 (``accountNumber:...``). Every answer must be a 200 that lists the customer searched for (or,
