@@ -71,7 +71,7 @@ async def flow_page(request: Req, env: str, flow_id: str, *, version: int | None
         "editable": can_edit and flow["state"] != "archived" and (is_draft or version is None),
         "can_edit": can_edit, "versions": versions, "history": history,
         "share": _share_url(request, env, flow_id, shown["version"]) if shown else "",
-        "test_users": await _test_user_count(hub, env),
+        "test_users": await _test_user_count(hub, env) if can_edit and flow["publishedVersion"] else "",
     }
     template = "flow_body.html" if is_htmx(request) else "flow.html"
     return render(request, template, status=status, **context)

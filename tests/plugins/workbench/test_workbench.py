@@ -181,6 +181,13 @@ async def test_the_customer_center_switch(hub, hub_env, signed_in):
     assert (await flow_service.get_flow(hub, "acme", "hello"))["customerCenterEnabled"] is False
     assert await audit_actions(hub, "hello") == ["flow.customer_center_disabled", "flow.published",
                                                  "flow.customer_center_enabled"]
+    await flow_service.set_archived(hub, "acme", "hello", True)
+    refused = await client.post("/ui/acme/flows/hello/customer-center", data={"enabled": "true"},
+                                headers={"X-CSRF-Token": token, "HX-Request": "true"})
+    assert refused.status_code == 409 and "is archived" in refused.text
+    missing = await client.post("/ui/acme/flows/nope/customer-center", data={"enabled": "true"},
+                                headers={"X-CSRF-Token": token})
+    assert missing.status_code == 404
 
 
 async def test_state_filter_clone_archive(hub, hub_env, signed_in):
@@ -273,6 +280,12 @@ async def test_test_send_reaches_test_users_only(hub, hub_env, signed_in, run_jo
             tables.card.c.flow_id == "hello"))).scalars())
     assert users == {"tester-1", "tester-2"}
     assert await audit_actions(hub, "hello") == ["flow.test_sent"]
+    no_tests = {**hello("No tests"), "triggers": {"test": False}}
+    await flow_service.create_flow(hub, "acme", no_tests, "no-tests")
+    await flow_service.publish(hub, "acme", "no-tests")
+    refused = await client.post("/ui/acme/flows/no-tests/test", data={"variables": "{}", "csrf_token": token})
+    assert refused.status_code == 422 and "cannot be started from test" in refused.text
+    assert await audit_actions(hub, "no-tests") == []
 
 
 async def test_share_links_show_one_version_to_staff_who_may_see_it(hub, hub_env, signed_in, ui_client):
