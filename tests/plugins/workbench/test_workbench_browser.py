@@ -28,6 +28,11 @@ async def test_edit_with_an_error_fix_publish_and_preview(hub, hub_env, hub_serv
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     assert await page.get_by_role("heading", name="Flows").is_visible()
+    switch = page.get_by_role("switch", name="Offer Fraud alert (EU) in the Customer Center")
+    assert await switch.get_attribute("aria-checked") == "false"
+    await switch.click()
+    await page.locator('#flow-fraud-alert-eu [role=switch][aria-checked="true"]').wait_for()
+    assert (await flow_service.get_flow(hub, "acme", "fraud-alert-eu"))["customerCenterEnabled"] is True
     if UPDATE_SCREENSHOTS:
         await page.screenshot(path=str(REPO / "docs" / "workbench-flows.png"), full_page=True)
     await page.get_by_role("link", name="Fraud alert (EU)").click()
@@ -37,6 +42,9 @@ async def test_edit_with_an_error_fix_publish_and_preview(hub, hub_env, hub_serv
     preview = page.locator(".wb-preview").first
     await preview.get_by_role("heading", name="Did you make this payment?", exact=True).wait_for()
     assert await preview.locator("article").count() == 1
+    await page.get_by_label("Preview theme").select_option("dark")
+    assert await preview.locator('[data-hub-theme="dark"]').count() == 1
+    await page.get_by_label("Preview theme").select_option("light")
 
     editor = page.get_by_label("Flow JSON")
     definition = json.loads(await editor.input_value())
@@ -65,6 +73,7 @@ async def test_edit_with_an_error_fix_publish_and_preview(hub, hub_env, hub_serv
     assert detail["publishedVersion"] == 1
     headline = detail["published"]["definition"]["cardTemplates"][0]["elements"][0]
     assert headline["text"] == "Was this payment yours?"
+    assert detail["customerCenterEnabled"] is True  # the draft kept the switch's choice
     assert errors == []
 
 
