@@ -18,7 +18,7 @@ import re
 import secrets
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import bindparam, func, select, update
@@ -44,6 +44,10 @@ RESERVED_IDS = frozenset({"schema", "import"})
 EXPORT_FORMAT_VERSION = 1
 State = Literal["draft", "published", "archived"]
 STATES: tuple[State, ...] = ("draft", "published", "archived")
+OnWrite = Callable[[AsyncConnection, dict[str, Any]], Awaitable[None]] | None
+"""Called by a change in its own transaction, after its writes, with what it did
+(``flowConfigId`` and, depending on the change, ``version``, ``archived``, ``customerCenterEnabled``):
+what it writes (an audit entry) commits or rolls back with the change."""
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -338,7 +342,8 @@ async def get_version(hub: Hub, env: str, flow_id: str, version: int) -> dict[st
 # --- writing --------------------------------------------------------------------------------
 
 
-async def create_flow(hub: Hub, env: str, definition: Any, flow_id: str | None = None) -> dict[str, Any]:
+async def create_flow(hub: Hub, env: str, definition: Any, flow_id: str | None = None, *,
+                      on_write: OnWrite = None) -> dict[str, Any]:
     """Create a flow whose version 1 is a draft of ``definition``; returns its detail.
 
     Raises :class:`InvalidFlow` (bad id or definition) or :class:`FlowConflict` (id taken).
@@ -361,6 +366,8 @@ async def create_flow(hub: Hub, env: str, definition: Any, flow_id: str | None =
             await conn.execute(tables.flow_version.insert().values(
                 environment_id=env, flow_id=flow_id, version=1, state="draft",
                 definition=core.to_json(defn), created_at=stamp, published_at=None))
+            if on_write is not None:
+                await on_write(conn, {"flowConfigId": flow_id, "version": 1})
     except IntegrityError:
         async with hub.db.connect() as conn:
             if (await conn.execute(select(F.id).where(F.environment_id == env, F.id == flow_id))).first():
@@ -372,7 +379,7 @@ async def create_flow(hub: Hub, env: str, definition: Any, flow_id: str | None =
     return await get_flow(hub, env, flow_id)
 
 
-async def _write_draft(conn: AsyncConnection, env: str, row: Any, defn: FlowDefinition) -> None:
+async def _write_draft(conn: AsyncConnection, env: str, row: Any, defn: FlowDefinition) -> int:
     """Replace the draft of the (locked) flow ``row``, or open a new one after the latest version."""
     stamp = now()
     stored = core.to_json(defn)
@@ -390,9 +397,11 @@ async def _write_draft(conn: AsyncConnection, env: str, row: Any, defn: FlowDefi
             definition=stored, created_at=stamp, published_at=None))
     await conn.execute(update(tables.flow).where(F.environment_id == env, F.id == row.id).values(
         draft_version=version, name=defn.name, description=defn.description, updated_at=stamp))
+    return version
 
 
-async def update_draft(hub: Hub, env: str, flow_id: str, definition: Any) -> dict[str, Any]:
+async def update_draft(hub: Hub, env: str, flow_id: str, definition: Any, *,
+                       on_write: OnWrite = None) -> dict[str, Any]:
     """Replace the flow's draft (opening one if it has none); what runs live does not change.
 
     Raises :class:`FlowNotFound`, :class:`FlowArchived` or :class:`InvalidFlow`.
@@ -400,11 +409,13 @@ async def update_draft(hub: Hub, env: str, flow_id: str, definition: Any) -> dic
     defn = parse(definition, step_types(hub))
     async with hub.db.begin() as conn:
         row = await _locked_for_edit(conn, env, flow_id)
-        await _write_draft(conn, env, row, defn)
+        version = await _write_draft(conn, env, row, defn)
+        if on_write is not None:
+            await on_write(conn, {"flowConfigId": flow_id, "version": version})
     return await get_flow(hub, env, flow_id)
 
 
-async def publish(hub: Hub, env: str, flow_id: str) -> dict[str, Any]:
+async def publish(hub: Hub, env: str, flow_id: str, *, on_write: OnWrite = None) -> dict[str, Any]:
     """Freeze the draft as the published version; the previous one becomes ``archived``.
 
     The draft is checked again against the step types installed now. Raises
@@ -428,10 +439,13 @@ async def publish(hub: Hub, env: str, flow_id: str) -> dict[str, Any]:
             published_version=row.draft_version, draft_version=None, name=defn.name,
             description=defn.description, customer_center_enabled=bool(defn.triggers.customer_center),
             updated_at=stamp))
+        if on_write is not None:
+            await on_write(conn, {"flowConfigId": flow_id, "version": row.draft_version})
     return await get_flow(hub, env, flow_id)
 
 
-async def set_archived(hub: Hub, env: str, flow_id: str, archived: bool) -> dict[str, Any]:
+async def set_archived(hub: Hub, env: str, flow_id: str, archived: bool, *,
+                       on_write: OnWrite = None) -> dict[str, Any]:
     """Archive (it can no longer be started or edited) or unarchive a flow; idempotent."""
     async with hub.db.begin() as conn:
         await lock_for_write(conn)
@@ -440,10 +454,13 @@ async def set_archived(hub: Hub, env: str, flow_id: str, archived: bool) -> dict
             stamp = now()
             await conn.execute(update(tables.flow).where(F.environment_id == env, F.id == flow_id)
                                .values(archived_at=stamp if archived else None, updated_at=stamp))
+        if on_write is not None:
+            await on_write(conn, {"flowConfigId": flow_id, "archived": archived})
     return await get_flow(hub, env, flow_id)
 
 
-async def set_customer_center(hub: Hub, env: str, flow_id: str, enabled: bool) -> dict[str, Any]:
+async def set_customer_center(hub: Hub, env: str, flow_id: str, enabled: bool, *,
+                              on_write: OnWrite = None) -> dict[str, Any]:
     """Offer the flow in the Customer Center, or stop offering it; returns its detail.
 
     The Customer Center lists flows whose row flag ``customerCenterEnabled`` is on, and a start
@@ -468,6 +485,8 @@ async def set_customer_center(hub: Hub, env: str, flow_id: str, enabled: bool) -
         flag = enabled and (published is None or published_allows)
         await conn.execute(update(tables.flow).where(F.environment_id == env, F.id == flow_id)
                            .values(customer_center_enabled=flag))
+        if on_write is not None:
+            await on_write(conn, {"flowConfigId": flow_id, "customerCenterEnabled": flag})
     return await get_flow(hub, env, flow_id)
 
 
@@ -482,7 +501,7 @@ async def _latest_definition(conn: AsyncConnection, env: str, flow_id: str) -> t
 
 
 async def clone_flow(hub: Hub, env: str, flow_id: str, new_id: str | None = None,
-                     name: str | None = None) -> dict[str, Any]:
+                     name: str | None = None, *, on_write: OnWrite = None) -> dict[str, Any]:
     """A new flow whose draft copies the source's draft (or else its published) definition.
 
     ``name`` renames the copy (default: the source's name followed by ``(copy)``).
@@ -490,7 +509,7 @@ async def clone_flow(hub: Hub, env: str, flow_id: str, new_id: str | None = None
     async with hub.db.connect() as conn:
         _version, definition = await _latest_definition(conn, env, flow_id)
     definition["name"] = name if name is not None else f"{definition.get('name', '')} (copy)"
-    return await create_flow(hub, env, definition, new_id)
+    return await create_flow(hub, env, definition, new_id, on_write=on_write)
 
 
 async def export_flow(hub: Hub, env: str, flow_id: str, version: int | None = None) -> dict[str, Any]:
@@ -525,19 +544,19 @@ def check_export(document: Any) -> tuple[str, Any]:
     return document["flowConfigId"], document["definition"]
 
 
-async def import_flow(hub: Hub, env: str, document: Any, *,
-                      replace: bool = False) -> tuple[dict[str, Any], bool]:
+async def import_flow(hub: Hub, env: str, document: Any, *, replace: bool = False,
+                      on_write: OnWrite = None) -> tuple[dict[str, Any], bool]:
     """Create a draft flow from an export document; returns (detail, created).
 
     When the flowConfigId exists: :class:`FlowConflict`, or with ``replace`` its draft is replaced.
     """
     flow_id, definition = check_export(document)
     try:
-        return await create_flow(hub, env, definition, flow_id), True
+        return await create_flow(hub, env, definition, flow_id, on_write=on_write), True
     except FlowConflict:
         if not replace:
             raise
-    return await update_draft(hub, env, flow_id, definition), False
+    return await update_draft(hub, env, flow_id, definition, on_write=on_write), False
 
 
 async def apply_flow(hub: Hub, env: str, definition: Any, flow_id: str | None = None, *,

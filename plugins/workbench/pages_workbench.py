@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from hub.services import flows as flow_service
 from hub_plugins.workbench import wb_analytics, wb_customers, wb_editor, wb_share
-from hub_plugins.workbench.wb_flows import audit, issues_of, parse_json
+from hub_plugins.workbench.wb_flows import issues_of, parse_json, recorder
 from hub_plugins.workbench.web import RedirectTo, current_staff, is_htmx, render, staff_page
 
 Req = Request[Any, Any, Any]
@@ -65,14 +65,14 @@ async def create_flow(request: Req, env: FromPath[str]) -> Response[Any]:
         errors.append({"path": "name", "reason": "a flow needs a name"})
     else:
         try:
-            detail = await flow_service.create_flow(hub, env, new_definition(name), flow_id)
+            detail = await flow_service.create_flow(
+                hub, env, new_definition(name), flow_id,
+                on_write=recorder(current_staff(request), env, "flow.created", {"name": name}))
         except flow_service.InvalidFlow as exc:
             errors = issues_of(exc)
         except flow_service.FlowConflict as exc:
             errors = [{"path": "id", "reason": str(exc)}]
         else:
-            await audit(hub, current_staff(request), env, "flow.created", detail["flowConfigId"],
-                        {"name": name})
             raise RedirectTo(f"/ui/{env}/flows/{detail['flowConfigId']}")
     return await _list_page(request, env, None, None, status=422,
                             form={"name": name, "id": flow_id or "", "errors": errors, "import_errors": []})
@@ -96,7 +96,9 @@ async def import_flow(request: Req, env: FromPath[str]) -> Response[Any]:
         {"path": "file", "reason": "choose an export file (or paste its JSON)"}])
     if not errors:
         try:
-            detail, created = await flow_service.import_flow(hub, env, document, replace=replace)
+            detail, _created = await flow_service.import_flow(
+                hub, env, document, replace=replace,
+                on_write=recorder(current_staff(request), env, "flow.imported", {"replace": replace}))
         except flow_service.InvalidFlow as exc:
             errors = issues_of(exc)
         except flow_service.FlowConflict as exc:
@@ -105,8 +107,6 @@ async def import_flow(request: Req, env: FromPath[str]) -> Response[Any]:
         except flow_service.FlowArchived as exc:
             errors = [{"path": "flowConfigId", "reason": str(exc)}]
         else:
-            await audit(hub, current_staff(request), env, "flow.imported", detail["flowConfigId"],
-                        {"created": created, "draftVersion": detail["draftVersion"]})
             raise RedirectTo(f"/ui/{env}/flows/{detail['flowConfigId']}")
     return await _list_page(request, env, None, None, status=422,
                             form={"name": "", "id": "", "errors": [], "import_errors": errors})
@@ -121,15 +121,13 @@ async def toggle_customer_center(request: Req, env: FromPath[str],
     enabled = form.get("enabled") == "true"
     error = ""
     try:
-        detail = await flow_service.set_customer_center(hub, env, flow_id, enabled)
+        action = "flow.customer_center_enabled" if enabled else "flow.customer_center_disabled"
+        detail = await flow_service.set_customer_center(
+            hub, env, flow_id, enabled, on_write=recorder(current_staff(request), env, action))
     except flow_service.FlowNotFound as exc:
         return render(request, "wb_not_found.html", status=404, message=str(exc))
     except flow_service.FlowArchived as exc:
         detail, error = await flow_service.get_flow(hub, env, flow_id), str(exc)
-    else:
-        await audit(hub, current_staff(request), env,
-                    "flow.customer_center_enabled" if enabled else "flow.customer_center_disabled", flow_id,
-                    {"flag": detail["customerCenterEnabled"], "draftVersion": detail["draftVersion"]})
     if not is_htmx(request):
         raise RedirectTo(f"/ui/{env}/flows")
     return render(request, "flow_row.html", status=409 if error else 200, flow=detail, can_edit=True,

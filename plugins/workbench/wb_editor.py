@@ -18,7 +18,15 @@ from hub.services import customers as customer_service
 from hub.services import flows as flow_service
 from hub.services import triggers as trigger_service
 from hub_plugins.workbench import staff as staff_service
-from hub_plugins.workbench.wb_flows import audit, issues_of, parse_json, pretty, readable, share_token
+from hub_plugins.workbench.wb_flows import (
+    audit,
+    issues_of,
+    parse_json,
+    pretty,
+    readable,
+    recorder,
+    share_token,
+)
 from hub_plugins.workbench.web import SECURITY_HEADERS, RedirectTo, current_staff, is_htmx, render, staff_page
 
 Req = Request[Any, Any, Any]
@@ -101,14 +109,14 @@ async def save_draft(request: Req, env: FromPath[str], flow_id: FromPath[str]) -
     definition, errors = parse_json(text)
     if not errors:
         try:
-            detail = await flow_service.update_draft(hub, env, flow_id, definition)
+            detail = await flow_service.update_draft(
+                hub, env, flow_id, definition,
+                on_write=recorder(current_staff(request), env, "flow.draft_saved"))
         except flow_service.FlowNotFound as exc:
             return _not_found(request, str(exc))
         except (flow_service.InvalidFlow, flow_service.FlowArchived) as exc:
             errors = issues_of(exc)
         else:
-            await audit(hub, current_staff(request), env, "flow.draft_saved", flow_id,
-                        {"version": detail["draftVersion"]})
             return await flow_page(request, env, flow_id, detail=detail,
                                    message=f"Draft v{detail['draftVersion']} saved.")
     return await flow_page(request, env, flow_id, text=text, errors=errors, status=422)
@@ -118,13 +126,13 @@ async def save_draft(request: Req, env: FromPath[str], flow_id: FromPath[str]) -
 async def publish(request: Req, env: FromPath[str], flow_id: FromPath[str]) -> Response[Any]:
     hub = request.app.state.hub
     try:
-        detail = await flow_service.publish(hub, env, flow_id)
+        detail = await flow_service.publish(hub, env, flow_id,
+                                            on_write=recorder(current_staff(request), env, "flow.published"))
     except flow_service.FlowNotFound as exc:
         return _not_found(request, str(exc))
     except (flow_service.InvalidFlow, flow_service.FlowArchived, flow_service.NoDraft) as exc:
         return await flow_page(request, env, flow_id, errors=issues_of(exc), status=422)
     version = detail["publishedVersion"]
-    await audit(hub, current_staff(request), env, "flow.published", flow_id, {"version": version})
     return await flow_page(request, env, flow_id, detail=detail, message=f"Version {version} published.")
 
 
@@ -175,7 +183,9 @@ async def clone(request: Req, env: FromPath[str], flow_id: FromPath[str]) -> Res
     new_id = str(form.get("id", "")).strip() or None
     name = str(form.get("name", "")).strip() or None
     try:
-        detail = await flow_service.clone_flow(hub, env, flow_id, new_id, name)
+        detail = await flow_service.clone_flow(
+            hub, env, flow_id, new_id, name,
+            on_write=recorder(current_staff(request), env, "flow.cloned", {"from": flow_id}))
     except flow_service.FlowNotFound as exc:
         return _not_found(request, str(exc))
     except flow_service.InvalidFlow as exc:
@@ -184,7 +194,6 @@ async def clone(request: Req, env: FromPath[str], flow_id: FromPath[str]) -> Res
     except flow_service.FlowConflict as exc:
         return await flow_page(request, env, flow_id, errors=[{"path": "clone.id", "reason": str(exc)}],
                                status=422)
-    await audit(hub, current_staff(request), env, "flow.cloned", detail["flowConfigId"], {"from": flow_id})
     raise RedirectTo(f"/ui/{env}/flows/{detail['flowConfigId']}")
 
 
@@ -194,10 +203,11 @@ async def archive(request: Req, env: FromPath[str], flow_id: FromPath[str]) -> R
     hub = request.app.state.hub
     archived = (await request.form()).get("archived") == "true"
     try:
-        detail = await flow_service.set_archived(hub, env, flow_id, archived)
+        action = "flow.archived" if archived else "flow.unarchived"
+        detail = await flow_service.set_archived(hub, env, flow_id, archived,
+                                                 on_write=recorder(current_staff(request), env, action))
     except flow_service.FlowNotFound as exc:
         return _not_found(request, str(exc))
-    await audit(hub, current_staff(request), env, "flow.archived" if archived else "flow.unarchived", flow_id)
     return await flow_page(request, env, flow_id, detail=detail,
                            message="Flow archived." if archived else "Flow unarchived.")
 

@@ -22,9 +22,20 @@ _STEP_KEYS = ("id", "type", "next")
 
 async def audit(hub: Any, member: Staff, env: str, action: str, flow_id: str,
                 detail: dict[str, Any] | None = None) -> None:
-    """Record ``action`` on ``flow_id`` by ``member`` (``flow.published``, ``flow.draft_saved``...)."""
+    """Record ``action`` on ``flow_id`` by ``member`` after a change made elsewhere (a test send:
+    the trigger service's own transaction has committed it)."""
     async with hub.db.begin() as conn:
         await staff_service.record(conn, member, env, action, f"flow:{flow_id}", detail)
+
+
+def recorder(member: Staff, env: str, action: str, detail: dict[str, Any] | None = None) -> Any:
+    """An ``on_write`` for the flow service: the audit entry of ``action`` written in the change's
+    own transaction, so the change and its entry commit (or roll back) together."""
+    async def write(conn: Any, facts: dict[str, Any]) -> None:
+        extra = {k: v for k, v in facts.items() if k != "flowConfigId"}
+        await staff_service.record(conn, member, env, action, f"flow:{facts['flowConfigId']}",
+                                   {**(detail or {}), **extra})
+    return write
 
 
 def issues_of(exc: Any) -> list[dict[str, str]]:

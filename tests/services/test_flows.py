@@ -265,6 +265,44 @@ async def test_the_customer_center_switch_sets_the_flag_and_the_draft(hub, env):
         await flows.set_customer_center(hub, env, "nope", True)
 
 
+async def test_on_write_runs_in_the_change_s_transaction(hub, env):
+    seen = []
+
+    async def note(conn, facts):
+        assert conn.in_transaction()
+        seen.append(facts)
+
+    await flows.create_flow(hub, env, hello(), "w", on_write=note)
+    await flows.update_draft(hub, env, "w", hello("Two"), on_write=note)
+    await flows.publish(hub, env, "w", on_write=note)
+    await flows.set_customer_center(hub, env, "w", False, on_write=note)
+    await flows.set_archived(hub, env, "w", True, on_write=note)
+    await flows.set_archived(hub, env, "w", False)
+    await flows.clone_flow(hub, env, "w", "w2", on_write=note)
+    document = await flows.export_flow(hub, env, "w")
+    await flows.import_flow(hub, env, document, replace=True, on_write=note)
+    assert seen == [{"flowConfigId": "w", "version": 1}, {"flowConfigId": "w", "version": 1},
+                    {"flowConfigId": "w", "version": 1},
+                    {"flowConfigId": "w", "customerCenterEnabled": False},
+                    {"flowConfigId": "w", "archived": True}, {"flowConfigId": "w2", "version": 1},
+                    {"flowConfigId": "w", "version": 2}]
+
+    async def refuse(conn, facts):
+        raise RuntimeError("audit store unavailable")
+
+    # What on_write cannot write, the change does not keep either.
+    with pytest.raises(RuntimeError):
+        await flows.publish(hub, env, "w", on_write=refuse)
+    with pytest.raises(RuntimeError):
+        await flows.update_draft(hub, env, "w", hello("Three"), on_write=refuse)
+    with pytest.raises(RuntimeError):
+        await flows.create_flow(hub, env, hello(), "w3", on_write=refuse)
+    detail = await flows.get_flow(hub, env, "w")
+    assert detail["publishedVersion"] == 1 and detail["draftVersion"] == 2 and detail["name"] == "Two"
+    with pytest.raises(flows.FlowNotFound):
+        await flows.get_flow(hub, env, "w3")
+
+
 async def test_publish_needs_a_draft_and_archive_blocks_editing(hub, env):
     await flows.create_flow(hub, env, hello(), "welcome")
     await flows.publish(hub, env, "welcome")

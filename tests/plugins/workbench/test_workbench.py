@@ -140,6 +140,8 @@ async def test_new_flow_edit_with_errors_then_fix_and_publish(hub, hub_env, sign
     assert json.loads(textarea(old.text))["name"] == "Welcome" and "readonly" in old.text
     assert await audit_actions(hub, "welcome") == ["flow.published", "flow.draft_saved", "flow.published",
                                                    "flow.draft_saved", "flow.created"]
+    latest = (await staff_service.audit_log(hub, "acme", target="flow:welcome"))[0]
+    assert latest["detail"] == {"version": 2} and latest["staffEmail"] == "eve@example.com"
 
 
 async def test_the_readable_view_and_card_previews(hub, hub_env, signed_in):
