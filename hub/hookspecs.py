@@ -66,6 +66,10 @@ def hub_register_jobs(register: Callable[..., JobRegistration]) -> None:
     enqueued by a transaction that commits *inside a worker* runs right there after the commit
     instead of going through the queue (one hop less: how card changes reach app sockets
     quickly); if it raises, it is enqueued and retried as usual, so keep such jobs short.
+    ``timeout`` defaults to ``HUB_JOB_TIMEOUT_SECONDS``; raise it sparingly: a worker leases
+    every job it takes for its *longest* job timeout plus 10 s, so the jobs of a worker killed
+    mid-job wait that long before another worker runs them again. Split long work into jobs
+    that hand over to the next one instead.
     """
 
 

@@ -26,7 +26,7 @@ def hub_register_routes(register: Any) -> None:
 @hookimpl
 def hub_register_jobs(register: Any) -> None:
     # A run ends itself before HUB_SFMC_SYNC_RUN_SECONDS (at most 3,000) and hands over.
-    register(profile_sync.sfmc_profile_sync, timeout=3600, max_tries=1)
+    register(profile_sync.sfmc_profile_sync, max_tries=1)
     register(profile_sync.sfmc_profile_sync_sweep, cron={"second": {15}}, max_tries=1)
 
 

@@ -42,7 +42,17 @@ log = get_logger(__name__)
 S = sync_table.c
 RUN_JOB = "sfmc_profile_sync"
 SETTINGS = "sfmc"
-MAX_RUN_SECONDS = 3000  # below the job's timeout (3,600 s)
+
+
+def run_budget(hub: Hub) -> float:
+    """Seconds a run may start new pages for: ``HUB_SFMC_SYNC_RUN_SECONDS``, but always leaving
+    one Salesforce call's time and a margin inside the worker's job timeout, so the job finishes
+    and hands over rather than being cut off. (The job has the worker's usual timeout: arq leases
+    every job of a worker for its longest job timeout plus 10 s, so one long timeout would keep
+    the jobs of a killed worker waiting that long.)"""
+    settings = hub.plugin_settings[SETTINGS]
+    room = hub.settings.job_timeout_seconds - settings.sync_http_timeout_seconds - 5
+    return max(1.0, min(float(settings.sync_run_seconds), room))
 
 
 class ConversionError(ValueError):
@@ -316,7 +326,7 @@ async def _pages(hub: Hub, env: str, owner: str, row: Any, connection: Connectio
     watermark = (row["watermark_at"], row["watermark_id"]) if row["watermark_at"] else None
     soql = build_query(row["sobject"], [row["user_id_field"], *row["field_map"]], watermark)
     started = time.monotonic()
-    budget = min(float(hub.plugin_settings[SETTINGS].sync_run_seconds), MAX_RUN_SECONDS)
+    budget = run_budget(hub)
     page = await asyncio.to_thread(connection.first_page, soql)
     while True:
         records = page["records"]

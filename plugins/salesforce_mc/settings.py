@@ -16,13 +16,14 @@ class SfmcSettings(msgspec.Struct, kw_only=True, frozen=True):
     """HUB_SFMC_SALESFORCE_API_VERSION: the Salesforce API version the profile sync uses."""
     salesforce_ca_file: str = ""
     """HUB_SFMC_SALESFORCE_CA_FILE: a PEM file of CAs to trust for Salesforce (empty: the usual ones)."""
-    sync_http_timeout_seconds: float = 60.0
+    sync_http_timeout_seconds: float = 20.0
     """HUB_SFMC_SYNC_HTTP_TIMEOUT_SECONDS: longest wait for one Salesforce call (login, a page)."""
     sync_batch_size: int = 2000
     """HUB_SFMC_SYNC_BATCH_SIZE: records per page asked of Salesforce (200-2,000)."""
-    sync_lease_seconds: float = 300.0
+    sync_lease_seconds: float = 120.0
     """HUB_SFMC_SYNC_LEASE_SECONDS: how long a run may go without finishing a page before another
     run may take over (after a worker is killed mid-run)."""
-    sync_run_seconds: float = 600.0
+    sync_run_seconds: float = 30.0
     """HUB_SFMC_SYNC_RUN_SECONDS: a run that lasts longer hands over to a new one after its current
-    page (at most 3,000), so one job never holds a worker for long."""
+    page, so one job never holds a worker for long; capped to ``HUB_JOB_TIMEOUT_SECONDS`` less the
+    HTTP timeout and 5 s."""

@@ -28,3 +28,15 @@ async def test_job_max_tries_and_timeout_come_from_the_registration_or_settings(
     assert functions["always_fails"].max_tries == 3
     assert functions["count_run"].max_tries == hub.settings.job_max_tries
     assert functions["count_run"].timeout_s == hub.settings.job_timeout_seconds
+
+
+def test_no_built_in_job_lengthens_the_lease_of_a_killed_workers_jobs(hub_settings):
+    # arq leases every job a worker takes for the worker's longest job timeout + 10 s: one long
+    # timeout would make the jobs of a killed worker wait that long before they run again.
+    from hub.app import Hub
+    from hub.worker import worker_settings
+
+    hub = Hub(hub_settings)
+    longest = max(f.timeout_s or 0 for f in worker_settings(hub)["functions"])
+    assert longest <= hub_settings.job_timeout_seconds, [
+        (job.name, job.timeout) for job in hub.registry.jobs.values() if job.timeout]
