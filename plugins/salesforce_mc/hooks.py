@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.hookspecs import hookimpl
-from hub_plugins.salesforce_mc import activity, api, config, profile_sync, sync_api
+from hub_plugins.salesforce_mc import activity, api, config, profile_sync, sync_api, ui
 from hub_plugins.salesforce_mc.settings import SfmcSettings
 
 DEFAULT_CLI_BASE_URL = "http://127.0.0.1:8000"
@@ -21,11 +21,17 @@ def hub_register_settings(register: Any) -> None:
 def hub_register_routes(register: Any) -> None:
     for handler in (*api.ROUTES, *sync_api.ROUTES, *activity.ROUTES):
         register(handler)
+    register(ui.router())  # the staff UI's settings page
+
+
+@hookimpl
+def hub_register_ui(register: Any) -> None:
+    register(ui.ENTRY)
 
 
 @hookimpl
 def hub_register_jobs(register: Any) -> None:
-    # A run ends itself before HUB_SFMC_SYNC_RUN_SECONDS (at most 3,000) and hands over.
+    # A run ends itself within the job timeout (HUB_SFMC_SYNC_RUN_SECONDS, capped) and hands over.
     register(profile_sync.sfmc_profile_sync, max_tries=1)
     register(profile_sync.sfmc_profile_sync_sweep, cron={"second": {15}}, max_tries=1)
 

@@ -62,13 +62,13 @@ async def test_settings_pages_are_in_the_navigation_of_admins_only(hub, hub_env,
     admin = await signed_in("ada@example.com", ["workbench:admin"])
     page = await admin.get("/ui/acme/flows")
     assert nav_titles(page.text) == ["Loyalty", "Marketo", "Push: Apple (APNs)", "Push: Firebase (FCM)",
-                                     "Webhooks"]
+                                     "Salesforce Marketing Cloud", "Webhooks"]
     editor = await signed_in("eve@example.com", ["workbench:edit"])
     page = await editor.get("/ui/acme/flows")
     assert nav_titles(page.text) == []
     token = csrf_of(page.text)
     for path in ("/ui/acme/settings/loyalty", "/ui/acme/settings/webhooks", "/ui/acme/settings/push-fcm",
-                 "/ui/acme/settings/push-apns", "/ui/acme/settings/marketo"):
+                 "/ui/acme/settings/push-apns", "/ui/acme/settings/marketo", "/ui/acme/settings/sfmc"):
         assert (await editor.get(path)).status_code == 403, path
         assert (await admin.get(path)).status_code == 200, path
     for path in ("/ui/acme/settings/push-fcm", "/ui/acme/settings/push-apns"):
@@ -161,3 +161,16 @@ async def test_marketo_page_summarises_the_integration(hub, hub_env, signed_in):
     page = await admin.get("/ui/acme/settings/marketo")
     assert "configured" in page.text and "/marketo/acme/openapi.json" in page.text
     assert api_key and api_key not in page.text
+
+
+async def test_sfmc_page_shows_the_activity_and_the_profile_sync_never_their_secrets(hub, hub_env, signed_in):
+    from hub_plugins.salesforce_mc import config as sfmc_config
+
+    admin = await signed_in("ada@example.com", ["workbench:admin"])
+    page = await admin.get("/ui/acme/settings/sfmc")
+    assert page.text.count("not configured") == 2
+    secret = "jwt-signing-secret-" + "x" * 40
+    await sfmc_config.save(hub, "acme", {"jwtSigningSecret": secret, "timeoutMs": 30000})
+    page = await admin.get("/ui/acme/settings/sfmc")
+    assert "/sfmc/" in page.text and "30000 ms" in page.text and secret not in page.text
+    assert page.text.count("not configured") == 1  # the profile sync is still to be set up
