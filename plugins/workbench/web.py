@@ -165,9 +165,11 @@ def html(body: str, status: int = 200, headers: dict[str, str] | None = None) ->
 
 def render(request: Request[Any, Any, Any], template: str, status: int = 200,
            headers: dict[str, str] | None = None, **context: Any) -> Response[str]:
-    """Render ``template`` with the page context (member, environment, navigation) and ``context``."""
+    """Render ``template`` with the page context (member, environment, navigation) and ``context``.
+
+    The environment is the path's ``{env}``, else an ``env`` in ``context`` (a share link's)."""
     member = request.scope.get("state", {}).get("staff")
-    env = request.path_params.get("env")
+    env = request.path_params.get("env") or context.get("env")
     hub = request.app.state.hub
     page = {"member": member, "env": env, "path": request.url.path,
             "nav": navigation(hub, member, env) if member is not None and env is not None else [],

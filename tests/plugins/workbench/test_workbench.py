@@ -301,6 +301,7 @@ async def test_share_links_show_one_version_to_staff_who_may_see_it(hub, hub_env
     shared = await viewer.get(link)
     assert shared.status_code == 200 and "First" in shared.text and "Second" not in shared.text
     assert "readonly" in shared.text
+    assert 'href="/ui/acme/flows"' in shared.text  # the navigation is the flow's environment's
     # Altered tokens are refused; without a session, sign in first; support staff are refused.
     body, mac = link.removeprefix("/ui/share/").split(".")
     forged = f"/ui/share/{share_token(hub, 'acme', 'hello', 2).split('.')[0]}.{mac}"
