@@ -213,7 +213,9 @@ def run_jobs(hub: Any) -> Callable[..., Awaitable[int]]:
 
     async def run(horizon: float = 5.0, **overrides: Any) -> int:
         options = {"handle_signals": False, "poll_delay": 0.01, "cron_jobs": [], **overrides}
-        worker = make_worker(hub, **options)
+        # Its own pool: closing the worker closes it, which must not cut off a hub_worker or a
+        # server running in the same test.
+        worker = make_worker(hub, redis_pool=await queue.connect(hub.redis_url), **options)
         task = asyncio.create_task(worker.main())
         try:
             idle = 0
@@ -238,7 +240,10 @@ async def hub_worker(hub: Any) -> AsyncIterator[Any]:
     tests that drive Hub from outside (a browser) and cannot say when jobs should run."""
     from hub.worker import make_worker
 
-    worker = make_worker(hub, handle_signals=False, poll_delay=0.02, cron_jobs=[])
+    from hub import queue
+
+    worker = make_worker(hub, redis_pool=await queue.connect(hub.redis_url), handle_signals=False,
+                         poll_delay=0.02, cron_jobs=[])
     task = asyncio.create_task(worker.main())
     try:
         yield worker

@@ -104,10 +104,15 @@ def worker_settings(hub: Hub) -> dict[str, Any]:
 
 
 def make_worker(hub: Hub, **overrides: Any) -> Worker:
-    """An arq Worker for ``hub`` (whose ``start()`` must have been awaited)."""
-    kwargs = worker_settings(hub)
+    """An arq Worker for ``hub`` (whose ``start()`` must have been awaited).
+
+    It polls through ``hub.redis`` unless ``redis_pool=`` says otherwise. ``Worker.close()``
+    closes the connection pool it polls through, in-use connections included: a worker that
+    shares a process with other users of ``hub.redis`` (a test's server, a second worker)
+    needs a pool of its own."""
+    kwargs: dict[str, Any] = {"redis_pool": hub.redis, **worker_settings(hub)}
     kwargs.update(overrides)
-    return Worker(redis_pool=hub.redis, **kwargs)
+    return Worker(**kwargs)
 
 
 async def run_worker(hub: Hub) -> None:

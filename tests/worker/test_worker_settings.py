@@ -1,3 +1,4 @@
+import asyncio
 import inspect
 
 import pytest
@@ -40,3 +41,21 @@ def test_no_built_in_job_lengthens_the_lease_of_a_killed_workers_jobs(hub_settin
     longest = max(f.timeout_s or 0 for f in worker_settings(hub)["functions"])
     assert longest <= hub_settings.job_timeout_seconds, [
         (job.name, job.timeout) for job in hub.registry.jobs.values() if job.timeout]
+
+
+async def test_run_jobs_leaves_commands_in_flight_on_the_hub_connection_pool(hub, run_jobs, hub_worker):
+    # Closing an arq worker closes the pool it polls through, in-use connections included: the
+    # burst worker of run_jobs must not cut off the background worker, a server or anything
+    # else using hub.redis in the same test. A blocking pop stands for a command in flight.
+    waiting = asyncio.create_task(hub.redis.blpop(["test:wakeup"], timeout=10))
+    await asyncio.sleep(0.05)
+    await hub.redis.enqueue_job("count_run", "first")
+    await run_jobs()
+    await hub.redis.rpush("test:wakeup", "go")
+    assert await waiting == (b"test:wakeup", b"go")
+    await hub.redis.enqueue_job("count_run", "second")
+    for _ in range(200):
+        if await hub.redis.get("test:runs:second"):
+            break
+        await asyncio.sleep(0.02)
+    assert await hub.redis.get("test:runs:second") == b"1", "the background worker stopped polling"
