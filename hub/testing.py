@@ -238,9 +238,8 @@ def run_jobs(hub: Any) -> Callable[..., Awaitable[int]]:
 async def hub_worker(hub: Any) -> AsyncIterator[Any]:
     """A worker running in the background for the whole test (as ``hub worker`` would), for
     tests that drive Hub from outside (a browser) and cannot say when jobs should run."""
-    from hub.worker import make_worker
-
     from hub import queue
+    from hub.worker import make_worker
 
     worker = make_worker(hub, redis_pool=await queue.connect(hub.redis_url), handle_signals=False,
                          poll_delay=0.02, cron_jobs=[])

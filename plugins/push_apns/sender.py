@@ -27,6 +27,7 @@ import msgspec
 from prometheus_client import Counter
 
 from hub.logging import get_logger
+from hub.netbackend import AsyncioBackend
 from hub_plugins.push_apns import config as configs
 from hub_plugins.push_apns.config import ApnsConfig
 from hub_plugins.push_apns.errors import classify, parse_failure, result
@@ -121,7 +122,8 @@ class Runtime:
             count = max(1, self.settings.connections)
             found = self._transports[base_url] = ([
                 httpcore.AsyncConnectionPool(ssl_context=self.ssl_context, http2=True, http1=False,
-                                             max_connections=1, max_keepalive_connections=1)
+                                             max_connections=1, max_keepalive_connections=1,
+                                             network_backend=AsyncioBackend())
                 for _ in range(count)], itertools.cycle(range(count)))
         transports, turn = found
         return transports[next(turn)]

@@ -23,6 +23,7 @@ import msgspec
 from prometheus_client import Counter
 
 from hub.logging import get_logger
+from hub.netbackend import AsyncioBackend
 from hub_plugins.push_fcm import config as configs
 from hub_plugins.push_fcm.config import PLATFORMS, FcmConfig
 from hub_plugins.push_fcm.errors import classify, parse_failure, result
@@ -114,7 +115,7 @@ class Runtime:
         # concurrent send needs a connection of its own.
         self.pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(), http2=True, http1=not settings.http2_prior_knowledge,
-            max_connections=limit, max_keepalive_connections=limit)
+            max_connections=limit, max_keepalive_connections=limit, network_backend=AsyncioBackend())
         self.token_client = httpx.AsyncClient(http2=True, timeout=timeout)
         self._urls: dict[str, tuple[httpcore.URL, bytes]] = {}
         self.closed = False
