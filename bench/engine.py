@@ -70,6 +70,7 @@ from common import (
     write_doc,
 )
 
+PARTS = ("fanout", "latency", "throughput")
 BEGIN = "<!-- bench/engine.py:begin (generated; edit outside the markers) -->"
 END = "<!-- bench/engine.py:end -->"
 ENV = "bench"
@@ -122,6 +123,22 @@ end
 
 
 @dataclass
+class StartRun:
+    """One wrk run on the start endpoint, and the workers' backlog after it."""
+
+    rps: float = 0.0
+    requests: int = 0
+    p50: float = 0.0
+    p99: float = 0.0
+    invocations: int = 0
+    not202: int = 0
+    errors: int = 0
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    backlog_s: float | None = None
+    backlog_left: int = 0
+
+
+@dataclass
 class Result:
     backend: str
     customers: int = 0
@@ -135,6 +152,7 @@ class Result:
     worker_idle_mib: list[float] = field(default_factory=list)
     worker_cpu_s: list[float] = field(default_factory=list)
     fanout_drain_s: float | None = None
+    fanout_pg_cpu_s: float | None = None
     lat_sent: int = 0
     lat_not202: int = 0
     lat_ack_p50: float = 0.0
@@ -145,16 +163,7 @@ class Result:
     lat_created_p99: float = 0.0
     lat_missing: int = 0
     lat_rate: float = 0.0
-    wrk_rps: float = 0.0
-    wrk_requests: int = 0
-    wrk_p50: float = 0.0
-    wrk_p99: float = 0.0
-    wrk_invocations: int = 0
-    wrk_not202: int = 0
-    wrk_errors: int = 0
-    cpu_ms: dict[str, float] = field(default_factory=dict)
-    backlog_s: float | None = None
-    backlog_left: int = 0
+    starts: dict[str, StartRun] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -349,6 +358,7 @@ async def fanout(res: Result, server: Server, bearer: str, probe: Probe, workers
     pids = [w.pid for w in workers]
     res.worker_idle_mib = [proc_status(p).get("VmRSS", 0) / 1024 for p in pids]
     cpu0 = [cpu_seconds(p) for p in pids]
+    pg_cpu0 = postgres_cpu_seconds()
     spies: list[subprocess.Popen[bytes]] = []
     if profile_dir is not None:
         spies = start_py_spy(pids, profile_dir, res.backend, args.fanout_timeout)
@@ -380,6 +390,8 @@ async def fanout(res: Result, server: Server, bearer: str, probe: Probe, workers
             with contextlib.suppress(subprocess.TimeoutExpired):
                 await asyncio.to_thread(spy_proc.wait, 30)
     res.worker_cpu_s = [cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
+    if res.backend == "postgres":
+        res.fanout_pg_cpu_s = postgres_cpu_seconds() - pg_cpu0
     res.worker_hwm_mib = [max(proc_status(p).get("VmHWM", 0), sampler.peak_rss[p]) / 1024 for p in pids]
     count, first, last = await probe.cards_of(invocation_id)
     res.fanout_cards = count
@@ -480,8 +492,15 @@ async def latency(res: Result, server: Server, bearer: str, probe: Probe, args: 
                      f"p50 {res.lat_commit_p50:.0f} ms p99 {res.lat_commit_p99:.0f} ms")
 
 
-async def throughput(res: Result, server: Server, bearer: str, probe: Probe, lua: Path,
-                     args: argparse.Namespace, workers: list[Server]) -> None:
+async def throughput(res: Result, mode: str, server: Server, bearer: str, probe: Probe, lua: Path,
+                     args: argparse.Namespace, workers: list[Server],
+                     start_workers: Any = None) -> None:
+    """wrk on the start endpoint, then the time until the workers have run every invocation.
+
+    ``mode`` ``alone``: no worker runs during wrk (``start_workers()`` starts them once it is
+    done), so the endpoint has the two cores to itself, as it would beside workers on other
+    machines; ``running``: the workers run the started flows meanwhile, on the same two cores."""
+    run = res.starts[mode] = StartRun()
     before = await probe.api_invocations()
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     # `hub serve` with one HTTP process runs uvicorn in that process; the workers are single processes.
@@ -489,7 +508,7 @@ async def throughput(res: Result, server: Server, bearer: str, probe: Probe, lua
     workers_cpu0 = [cpu_seconds(w.pid) for w in workers]
     argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration:g}s", "--timeout", "10s",
             "-s", str(lua), "-H", f"Authorization: Bearer {bearer}", server.url + START_PATH,
-            "--", res.backend[:2]]
+            "--", f"{res.backend[:2]}{mode[:1]}"]
     started = time.monotonic()
     try:
         done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True,
@@ -499,41 +518,44 @@ async def throughput(res: Result, server: Server, bearer: str, probe: Probe, lua
     data = parse_wrk(done)
     serve_cpu = cpu_seconds(server.pid) - serve_cpu0
     errors = data["connect"] + data["read"] + data["write"] + data["timeout"]
-    res.wrk_not202, res.wrk_errors = data["not202"], errors
+    run.not202, run.errors = data["not202"], errors
     if data["not202"] or errors:  # reported (and the target missed), not fatal: the rest still counts
-        res.notes.append(f"start endpoint: {data['not202']} answers not 202 and {errors} socket errors "
-                         f"(timeouts: {data['timeout']}) out of {data['requests']} requests")
-    res.wrk_requests = data["requests"]
-    res.wrk_rps = data["requests"] / (data["duration_us"] / 1e6)
-    res.wrk_p50, res.wrk_p99 = data["p50_us"] / 1000, data["p99_us"] / 1000
-    res.wrk_invocations = await probe.api_invocations() - before
-    if res.wrk_invocations < res.wrk_requests:
-        raise BenchError(f"wrk saw {res.wrk_requests} 202s but only {res.wrk_invocations} invocations "
+        res.notes.append(f"start endpoint ({mode}): {data['not202']} answers not 202 and {errors} socket "
+                         f"errors (timeouts: {data['timeout']}) out of {data['requests']} requests")
+    run.requests = data["requests"]
+    run.rps = data["requests"] / (data["duration_us"] / 1e6)
+    run.p50, run.p99 = data["p50_us"] / 1000, data["p99_us"] / 1000
+    run.invocations = await probe.api_invocations() - before
+    if run.invocations < run.requests:
+        raise BenchError(f"wrk saw {run.requests} 202s but only {run.invocations} invocations "
                          "were recorded")
-    log(res.backend, f"start endpoint: {res.wrk_rps:,.0f} req/s (p50 {res.wrk_p50:.1f} ms, "
-                     f"p99 {res.wrk_p99:.1f} ms); {await probe.unfinished(since):,} invocations left to run")
+    log(res.backend, f"start endpoint ({mode}): {run.rps:,.0f} req/s (p50 {run.p50:.1f} ms, "
+                     f"p99 {run.p99:.1f} ms); {await probe.unfinished(since):,} invocations left to run")
+    if start_workers is not None:
+        workers = start_workers()
+        workers_cpu0 = [0.0 for _w in workers]
+        started = time.monotonic()
     deadline = time.monotonic() + args.drain_timeout
     while time.monotonic() < deadline:
         left = await probe.unfinished(since)
         if left == 0:
-            res.backlog_s = time.monotonic() - started
+            run.backlog_s = time.monotonic() - started
             break
         await asyncio.sleep(0.5)
     else:
-        res.backlog_left = await probe.unfinished(since)
-        res.notes.append(f"backlog: {res.backlog_left:,} invocations still unfinished "
+        run.backlog_left = await probe.unfinished(since)
+        res.notes.append(f"backlog ({mode}): {run.backlog_left:,} invocations still unfinished "
                          f"{args.drain_timeout:g} s after wrk stopped")
-    if res.backlog_s is not None:
+    if run.backlog_s is not None:
         pg_cpu = postgres_cpu_seconds() - pg_cpu0
         workers_cpu = sum(cpu_seconds(w.pid) - c for w, c in zip(workers, workers_cpu0, strict=True))
-        res.cpu_ms = {"serve": serve_cpu / res.wrk_invocations * 1000,
-                      "workers": workers_cpu / res.wrk_invocations * 1000}
+        run.cpu_ms = {"serve": serve_cpu / run.invocations * 1000,
+                      "workers": workers_cpu / run.invocations * 1000}
         if res.backend == "postgres":
-            res.cpu_ms["postgres"] = pg_cpu / res.wrk_invocations * 1000
-        log(res.backend, "CPU ms per start: " + ", ".join(f"{k} {v:.2f}" for k, v in res.cpu_ms.items()))
-    if res.backlog_s is not None:
-        log(res.backend, f"backlog of {res.wrk_invocations:,} invocations done {res.backlog_s:.1f}s after "
-                         f"wrk started ({res.wrk_invocations / res.backlog_s:,.0f} cards/s)")
+            run.cpu_ms["postgres"] = pg_cpu / run.invocations * 1000
+        log(res.backend, "CPU ms per start: " + ", ".join(f"{k} {v:.2f}" for k, v in run.cpu_ms.items()))
+        log(res.backend, f"backlog of {run.invocations:,} invocations done {run.backlog_s:.1f}s after "
+                         f"{'the workers started' if start_workers else 'wrk started'}")
 
 
 def fresh_stores(backend: str, args: argparse.Namespace, workdir: Path) -> tuple[str, str]:
@@ -546,6 +568,18 @@ def fresh_stores(backend: str, args: argparse.Namespace, workdir: Path) -> tuple
         with Redis.from_url(redis_url) as r:
             r.flushdb()
     return db_url, redis_url
+
+
+def new_workers(backend: str, workdir: Path, env: dict[str, str], servers: list[Server]) -> list[Server]:
+    """Start :data:`WORKERS` ``hub worker`` processes (each log named by its start, so a restart
+    keeps the earlier log)."""
+    workers = []
+    for n in range(WORKERS):
+        name = f"worker{n + 1}-{backend}-{sum(1 for s in servers if s.port is None) + 1}"
+        worker = Server(name, [HUB_BIN, "worker"], None, workdir, env, owns_redis=False)
+        servers.append(worker)
+        workers.append(worker)
+    return workers
 
 
 async def run_backend(backend: str, args: argparse.Namespace, workdir: Path, lua: Path,
@@ -571,25 +605,32 @@ async def run_backend(backend: str, args: argparse.Namespace, workdir: Path, lua
                                           str(count)], workdir, env, 900)
         res.load_s = time.monotonic() - started
         log(backend, f"loaded in {res.load_s:.1f}s")
-        workers = []
-        for n in range(WORKERS):
-            worker = Server(f"worker{n + 1}-{backend}", [HUB_BIN, "worker"], None, workdir, env,
-                            owns_redis=False)
-            servers.append(worker)
-            workers.append(worker)
+        workers = new_workers(backend, workdir, env, servers)
         # Warm-up: one single-user start through both workers' code paths; then an idle queue.
         warm = await asyncio.to_thread(start_post, server.url, bearer, {"usersById": ["warm-up"]})
         if await wait_invocation(probe, warm["flowInvocationId"], 60) is None:
             raise BenchError(f"the warm-up invocation did not complete: {workers[0].tail()}")
         log(backend, f"queue idle after the warm-up in {await probe.drain(60)} s")
-        await fanout(res, server, bearer, probe, workers, args, args.profile)
-        res.fanout_drain_s = await probe.drain(args.drain_timeout)
-        log(backend, f"queue idle {res.fanout_drain_s} s after the fan-out")
-        if res.fanout_drain_s is None:
-            res.notes.append("the queue was still busy after the fan-out")
-        await latency(res, server, bearer, probe, args)
-        await probe.drain(args.drain_timeout)
-        await throughput(res, server, bearer, probe, lua, args, workers)
+        if "fanout" in args.parts:
+            await fanout(res, server, bearer, probe, workers, args, args.profile)
+            res.fanout_drain_s = await probe.drain(args.drain_timeout)
+            log(backend, f"queue idle {res.fanout_drain_s} s after the fan-out")
+            if res.fanout_drain_s is None:
+                res.notes.append("the queue was still busy after the fan-out")
+        if "latency" in args.parts:
+            await latency(res, server, bearer, probe, args)
+            await probe.drain(args.drain_timeout)
+        if "throughput" in args.parts:
+            for worker in workers:
+                worker.stop()
+
+            def start_workers() -> list[Server]:
+                workers[:] = new_workers(backend, workdir, env, servers)
+                return workers
+
+            await throughput(res, "alone", server, bearer, probe, lua, args, [], start_workers)
+            await probe.drain(args.drain_timeout)
+            await throughput(res, "running", server, bearer, probe, lua, args, workers)
         for worker in workers:
             worker.check_alive()
     finally:
@@ -609,7 +650,6 @@ def table(results: list[Result], args: argparse.Namespace) -> list[list[str]]:
     for r in results:
         cps = r.fanout_cards / r.fanout_s if r.fanout_s else 0.0
         done = "" if r.fanout_complete else " (incomplete)"
-        rps_target = TARGETS["rps"][r.backend]
         out += [
             [r.backend, f"fan-out of 1 card to {r.customers:,} customers by tag, 2 workers",
              f"{r.fanout_s or 0:.1f} s{done}, {cps:,.0f} cards/s",
@@ -622,20 +662,11 @@ def table(results: list[Result], args: argparse.Namespace) -> list[list[str]]:
              + " / ".join(f"{m:.0f}" for m in r.worker_idle_mib) + ")", ""],
             [r.backend, "  worker CPU during the fan-out",
              " / ".join(f"{c:.1f}" for c in r.worker_cpu_s) + " s "
-             f"({sum(r.worker_cpu_s) / max(r.fanout_cards, 1) * 1e6 / 1000:.2f} ms per card)", ""],
+             f"({sum(r.worker_cpu_s) / max(r.fanout_cards, 1) * 1e6 / 1000:.2f} ms per card)"
+             + (f"; PostgreSQL {r.fanout_pg_cpu_s:.1f} s "
+                f"({r.fanout_pg_cpu_s / max(r.fanout_cards, 1) * 1e3:.2f} ms per card)"
+                if r.fanout_pg_cpu_s is not None else ""), ""],
             [r.backend, "  customers loaded in-process first (not counted)", f"{r.load_s:.1f} s", ""],
-            [r.backend, f"start endpoint, 1 user, wrk -c{args.connections} {args.duration:g}s",
-             f"{r.wrk_rps:,.0f} req/s (p50 {r.wrk_p50:.1f} ms, p99 {r.wrk_p99:.1f} ms), "
-             f"{r.wrk_requests - r.wrk_not202:,} × 202"
-             + (f", {r.wrk_not202} not 202, {r.wrk_errors} socket errors"
-                if r.wrk_not202 or r.wrk_errors else ""),
-             f"≥ {rps_target:,.0f} req/s: " + verdict(r.wrk_rps >= rps_target and not r.wrk_not202
-                                                     and not r.wrk_errors)],
-            [r.backend, "  workers finish that backlog",
-             (f"{r.backlog_s:.1f} s after wrk started, {r.wrk_invocations / r.backlog_s:,.0f} "
-              "invocations/s" if r.backlog_s else f"not within the bound ({r.backlog_left:,} left)"), ""],
-            [r.backend, "  CPU per started flow (wrk + backlog)",
-             ", ".join(f"{k} {v:.1f} ms" for k, v in r.cpu_ms.items()) or "-", ""],
             [r.backend, f"trigger accepted → card committed, open loop {r.lat_rate:.0f} req/s",
              f"p50 {r.lat_commit_p50:.0f} ms, p99 {r.lat_commit_p99:.0f} ms ({r.lat_sent:,} requests)",
              f"p99 ≤ {TARGETS['p99_ms']:g} ms: " + verdict(r.lat_commit_p99 <= TARGETS["p99_ms"]
@@ -644,7 +675,31 @@ def table(results: list[Result], args: argparse.Namespace) -> list[list[str]]:
             [r.backend, "  card created_at (stamped before commit)",
              f"p50 {r.lat_created_p50:.0f} ms, p99 {r.lat_created_p99:.0f} ms", ""],
         ]
+        for mode, run in r.starts.items():
+            out += start_rows(r.backend, mode, run, args)
     return out
+
+
+START_MODES = {"alone": "no worker running; the workers start after wrk",
+               "running": "the 2 workers running the flows meanwhile"}
+
+
+def start_rows(backend: str, mode: str, run: StartRun, args: argparse.Namespace) -> list[list[str]]:
+    rps_target = TARGETS["rps"][backend]
+    after = "the workers started" if mode == "alone" else "wrk started"
+    return [
+        [backend, f"start endpoint, 1 user, wrk -c{args.connections} {args.duration:g}s, {START_MODES[mode]}",
+         f"{run.rps:,.0f} req/s (p50 {run.p50:.1f} ms, p99 {run.p99:.1f} ms), "
+         f"{run.requests - run.not202:,} × 202"
+         + (f", {run.not202} not 202, {run.errors} socket errors" if run.not202 or run.errors else ""),
+         f"≥ {rps_target:,.0f} req/s: " + verdict(run.rps >= rps_target and not run.not202
+                                                 and not run.errors)],
+        [backend, "  workers finish that backlog",
+         (f"{run.backlog_s:.1f} s after {after}, {run.invocations / run.backlog_s:,.0f} invocations/s"
+          if run.backlog_s else f"not within the bound ({run.backlog_left:,} left)"), ""],
+        [backend, "  CPU per started flow (wrk + backlog)",
+         ", ".join(f"{k} {v:.1f} ms" for k, v in run.cpu_ms.items()) or "-", ""],
+    ]
 
 
 def git_commit() -> str:
@@ -678,9 +733,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="another Hub setting, e.g. HUB_LOG_LEVEL=INFO (repeatable)")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="record each worker with py-spy (raw stacks) during the fan-out, into DIR")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"which measures to run, comma-separated (default: all of {','.join(PARTS)}); "
+                             "a partial run prints its table but never writes the document")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     parser.add_argument("--output", type=Path, default=DOC)
     args = parser.parse_args(argv)
+    args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if not args.parts or set(args.parts) - set(PARTS):
+        parser.error(f"--parts takes some of {','.join(PARTS)}")
+    if set(args.parts) != set(PARTS):
+        args.no_write = True
     if not 0 < args.duration <= 30:
         parser.error("--duration must be in (0, 30] seconds")
     if not 0 < args.latency_seconds <= 60 or not 0 < args.rate <= 1000:

@@ -133,6 +133,18 @@ def hub_card_changed(hub: Hub, card: dict[str, Any], previous: dict[str, Any] | 
 
 
 @hookspec
+def hub_cards_changed(hub: Hub, changes: list[dict[str, Any]]) -> None:
+    """Cards were created or changed state: the batch form of :func:`hub_card_changed`.
+
+    ``changes`` holds one ``{"card", "previous", "context"}`` per change, each as
+    ``hub_card_changed`` receives them, in the order they happened: every change one
+    transaction committed (500 new cards for a chunk of a fan-out). Same guarantees (after
+    commit, at least once, de-duplicate on ``context["eventId"]``). Implement it instead of
+    ``hub_card_changed`` when a change costs a round trip to something, so a batch can cost one.
+    """
+
+
+@hookspec
 def hub_analytics_event(hub: Hub, event: dict[str, Any]) -> None:
     """An analytics event was recorded.
 

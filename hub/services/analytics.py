@@ -39,7 +39,7 @@ A = tables.analytics_event.c
 ANNOUNCE_JOB: Final = "announce_analytics_events"
 EXPORT_BATCH: Final = 1000
 EXPORT_FORMATS: Final = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
-_WRITE_CHUNK = 500  # rows per INSERT: keeps SQLite under its limit on bound variables
+_WRITE_CHUNK = 500  # rows per INSERT on SQLite: keeps it under its limit on bound variables
 _LOAD_CHUNK = 500
 
 
@@ -47,19 +47,23 @@ _LOAD_CHUNK = 500
 
 
 async def record_events(tx: Transaction, env: str, events: Sequence[dict[str, Any]], *,
-                        announce: bool = True) -> None:
+                        announce: bool = True, new_ids: bool = False) -> None:
     """Store ``events`` (built by :func:`hub.core.analytics.build_event`) in ``tx``.
 
     With ``announce`` (pass ``bool(hub.pm.hook.hub_analytics_event.get_hookimpls())`` to skip the
     job when no plugin listens) one outbox job, ``announce_analytics_events``, hands them to
     ``hub_analytics_event`` after the commit. An event whose id is already stored is ignored, so
-    recording the same events twice stores them once.
+    recording the same events twice stores them once. ``new_ids`` says every event has an id
+    :func:`~hub.core.analytics.build_event` just made up (none can be stored yet): they are then
+    written without that check, which is cheaper for large batches.
     """
     if not events:
         return
     rows = [{"environment_id": env, **core.event_columns(e), "body": dict(e)} for e in events]
-    for start in range(0, len(rows), _WRITE_CHUNK):
-        await bulk_insert(tx.conn, tables.analytics_event, rows[start:start + _WRITE_CHUNK], ["id"])
+    step = len(rows) if tx.conn.dialect.name == "postgresql" else _WRITE_CHUNK
+    for start in range(0, len(rows), step):
+        await bulk_insert(tx.conn, tables.analytics_event, rows[start:start + step],
+                          None if new_ids else ["id"])
     if announce:
         await tx.enqueue(ANNOUNCE_JOB, [env, [e["id"] for e in events]],
                          job_id=f"analytics:{env}:{events[0]['id']}")

@@ -196,7 +196,7 @@ async def insert_cards(hub: Hub, tx: Transaction, env: str, rows: list[dict[str,
          "at": stamp} for c in created])
     analytics = [card_event(c, events[c["id"]], stamp, invocation=invocations.get(c["invocation_id"]))
                  for c in created]
-    await record_events(tx, env, analytics, announce=announce_events)
+    await record_events(tx, env, analytics, announce=announce_events, new_ids=True)
     timers = [t for c in created for t in timer_rows(env, c, stamp)]
     await add_timers(tx, timers)
     await push.schedule_card_pushes(hub, tx, env, created, "newCard", stamp, invocations)
@@ -207,7 +207,8 @@ async def insert_cards(hub: Hub, tx: Transaction, env: str, rows: list[dict[str,
 
 
 async def announce_changes(tx: Transaction, env: str, changes: Sequence[tuple[str, str | None, str]]) -> None:
-    """Tell ``hub_card_changed`` plugins after commit: (card id, previous status, event id)."""
+    """Tell ``hub_card_changed`` / ``hub_cards_changed`` plugins after commit: (card id, previous
+    status, event id)."""
     if changes:
         await tx.enqueue("announce_card_changes", [env, [list(c) for c in changes]],
                          job_id=f"cards:{env}:{changes[0][2]}")
@@ -448,24 +449,35 @@ async def create_container(hub: Hub, env: str, container_id: str, name: str) -> 
 
 
 async def announce_card_changes(ctx: dict[str, Any], env: str, changes: list[list[Any]]) -> int:
-    """Job: call ``hub_card_changed`` for each change, at least once (de-duplicate on eventId)."""
+    """Job: tell ``hub_cards_changed`` (the whole batch) and ``hub_card_changed`` (each change)
+    plugins, at least once (they de-duplicate on eventId)."""
     hub: Hub = ctx["hub"]
-    if not hub.pm.hook.hub_card_changed.get_hookimpls():
+    if not announces_card_changes(hub):
         return 0
     ids = [c[0] for c in changes]
     async with hub.db.connect() as conn:
         rows = {r["id"]: r for r in (await conn.execute(
             select(tables.card).where(K.environment_id == env, K.id.in_(ids)))).mappings()}
+    told = []
     for card_id, previous, event_id in changes:
         row = rows.get(card_id)
         if row is None:  # erased since
             continue
-        card = card_json(row)
-        await call_hook(hub.pm, "hub_card_changed", hub=hub, card={**card, "environmentId": env},
-                        previous=None if previous is None else {**card, "status": previous},
-                        context={"environmentId": env, "eventId": event_id,
-                                 "reason": "created" if previous is None else card["status"]})
+        card = {**card_json(row), "environmentId": env}
+        told.append({"card": card, "previous": None if previous is None else {**card, "status": previous},
+                     "context": {"environmentId": env, "eventId": event_id,
+                                 "reason": "created" if previous is None else card["status"]}})
+    if told and hub.pm.hook.hub_cards_changed.get_hookimpls():
+        await call_hook(hub.pm, "hub_cards_changed", hub=hub, changes=told)
+    if hub.pm.hook.hub_card_changed.get_hookimpls():
+        for change in told:
+            await call_hook(hub.pm, "hub_card_changed", hub=hub, **change)
     return len(changes)
+
+
+def announces_card_changes(hub: Hub) -> bool:
+    """Whether a plugin listens to card changes (``hub_card_changed`` or ``hub_cards_changed``)."""
+    return bool(hub.pm.hook.hub_card_changed.get_hookimpls() or hub.pm.hook.hub_cards_changed.get_hookimpls())
 
 
 @hookimpl

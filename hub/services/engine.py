@@ -341,10 +341,11 @@ class Run:
             )
         await card_service.insert_cards(
             self.hub, self.tx, self.env, self.cards, self.invocations, self.stamp,
-            announce=bool(self.hub.pm.hook.hub_card_changed.get_hookimpls()),
+            announce=card_service.announces_card_changes(self.hub),
             announce_events=bool(self.hub.pm.hook.hub_analytics_event.get_hookimpls()))
-        await record_events(self.tx, self.env, self.events,
-                            announce=bool(self.hub.pm.hook.hub_analytics_event.get_hookimpls()))
+        await record_events(self.tx, self.env, self.events,  # built here, so new ids
+                            announce=bool(self.hub.pm.hook.hub_analytics_event.get_hookimpls()),
+                            new_ids=True)
         await card_service.add_timers(self.tx, self.timers)
         for name, args, job_id, defer in self.jobs:
             await self.tx.enqueue(name, args, job_id=job_id, defer_until=defer)

@@ -1,11 +1,12 @@
 """Fan-out: turn one invocation into one flow instance per targeted customer, in chunks.
 
-``run_invocation`` plans: it pages through the targeted customers by primary key and writes one
-``fanout_chunk`` job per page (through the outbox, in one transaction). A target that fits in
-one page is run there and then, so a single-customer trigger costs one job, and that job also
-runs the other single-customer starts still waiting for theirs (they then find nothing to do). Chunks are
-independent and idempotent (instance ids derive from invocation + user), so any number of workers
-share a large fan-out, and a chunk that runs twice creates nothing new.
+``run_invocation`` plans: it reads the targeted customers' ids in one pass, in primary-key
+order, and writes one ``fanout_chunk`` job per page of them (through the outbox, in one
+transaction). A target that fits in one page is run there and then, so a single-customer
+trigger costs one job, and that job also runs the other single-customer starts still waiting
+for theirs (they then find nothing to do). Chunks are independent and idempotent (instance ids
+derive from invocation + user), so any number of workers share a large fan-out, and a chunk
+that runs twice creates nothing new.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from sqlalchemy import and_, exists, false, select, true, update
 
 from hub import queue
 from hub.core.clock import now
-from hub.db import lock_for_write, tables
+from hub.db import bulk_insert, lock_for_write, tables
 from hub.logging import get_logger
 from hub.services import engine
-from hub.services.outbox import transaction
+from hub.services.outbox import PendingJob, transaction
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -137,32 +138,48 @@ async def run_invocation(ctx: dict[str, Any], env: str, invocation_id: str) -> i
         condition = target_condition(invocation["target"], await _field_types(tx.conn, env),
                                      invocation["test"])
         base = select(C.id).where(C.environment_id == env, condition).order_by(C.id)
-        ids = [i for (i,) in await tx.conn.execute(base.limit(CHUNK + 1))]
+        bounds = await _pages(tx.conn, base)
         stamp = now()
-        if len(ids) <= CHUNK:  # one page: run it now, no chunk job
-            new = await _process(hub, tx, invocation, condition, 0, ids[-1]) if ids else 0
+        if len(bounds) <= 1:  # one page: run it now, no chunk job
+            hi, targeted = bounds[0] if bounds else (None, 0)
+            new = await _process(hub, tx, invocation, condition, 0, hi) if hi is not None else 0
             await tx.conn.execute(update(tables.invocation).where(
                 V.environment_id == env, V.id == invocation_id).values(
-                status="completed", targeted=len(ids), started=new, chunks_total=1, chunks_done=1,
-                fanout_cursor=ids[-1] if ids else None, updated_at=stamp, completed_at=stamp))
+                status="completed", targeted=targeted, started=new, chunks_total=1, chunks_done=1,
+                fanout_cursor=hi, updated_at=stamp, completed_at=stamp))
             return new
-        cursor, chunks, targeted = 0, 0, 0
-        while True:
-            page = [i for (i,) in await tx.conn.execute(base.where(C.id > cursor).limit(CHUNK))]
-            if not page:
-                break
-            await tx.conn.execute(tables.invocation_chunk.insert().values(
-                environment_id=env, invocation_id=invocation_id, lo=cursor, hi=page[-1],
-                created_at=stamp))
-            await tx.enqueue("fanout_chunk", [env, invocation_id, cursor, page[-1]],
-                             job_id=f"chunk:{env}:{invocation_id}:{page[-1]}")
-            cursor, chunks, targeted = page[-1], chunks + 1, targeted + len(page)
+        los = [0] + [hi for hi, _count in bounds[:-1]]
+        await bulk_insert(tx.conn, tables.invocation_chunk, [
+            {"environment_id": env, "invocation_id": invocation_id, "lo": lo, "hi": hi,
+             "created_at": stamp} for lo, (hi, _count) in zip(los, bounds, strict=True)])
+        await tx.enqueue_many([
+            PendingJob("fanout_chunk", [env, invocation_id, lo, hi], f"chunk:{env}:{invocation_id}:{hi}")
+            for lo, (hi, _count) in zip(los, bounds, strict=True)])
+        cursor, chunks, targeted = bounds[-1][0], len(bounds), sum(count for _hi, count in bounds)
         await tx.conn.execute(update(tables.invocation).where(
             V.environment_id == env, V.id == invocation_id).values(
             status="running", targeted=targeted, chunks_total=chunks, fanout_cursor=cursor,
             updated_at=stamp))
         log.info("fanout_planned", invocation=invocation_id, customers=targeted, chunks=chunks)
         return 0
+
+
+async def _pages(conn: Any, ids_query: Any) -> list[tuple[int, int]]:
+    """The pages of a fan-out: ``(last id, customers)`` per :data:`CHUNK` ids, in id order.
+
+    One pass over the target (streamed, so a million customers are never in memory at once):
+    paging with ``LIMIT`` instead costs a query per page, each one re-scanning what is left."""
+    bounds: list[tuple[int, int]] = []
+    count, last = 0, None
+    result = await conn.stream_scalars(ids_query.execution_options(yield_per=10 * CHUNK))
+    async for customer_id in result:
+        count, last = count + 1, customer_id
+        if count == CHUNK:
+            bounds.append((last, count))
+            count = 0
+    if count:
+        bounds.append((last, count))
+    return bounds
 
 
 STEAL = 200

@@ -28,7 +28,7 @@ def sdk_card(card: dict[str, Any]) -> dict[str, Any]:
 
 # --- the feed -------------------------------------------------------------------------------
 # A feed's version is a per-user counter in Redis, bumped for every change of one of the user's
-# cards (``hub_card_changed``, after the change committed). It is read before the cards, so an
+# cards (``hub_cards_changed``, after the change committed). It is read before the cards, so an
 # answer's version never claims more than the answer holds, and an unchanged poll is answered
 # 304 from Redis alone. A lost counter restarts from the clock in microseconds: never a version
 # a client could still hold.
@@ -55,12 +55,18 @@ async def feed_version(hub: Hub, env: str, user_id: str) -> str:
 
 async def bump_feed_version(hub: Hub, env: str, user_id: str) -> None:
     """Something about one of the user's cards changed: their feed has a new version."""
-    key = _version_key(env, user_id)
     async with hub.redis.pipeline(transaction=True) as pipe:
-        pipe.set(key, time.time_ns() // 1000, nx=True, ex=VERSION_TTL_SECONDS)
-        pipe.incr(key)
-        pipe.expire(key, VERSION_TTL_SECONDS)
+        queue_feed_bump(pipe, env, user_id)
         await pipe.execute()
+
+
+def queue_feed_bump(pipe: Any, env: str, user_id: str) -> None:
+    """:func:`bump_feed_version` as commands of ``pipe`` (a Redis pipeline). Each command is
+    atomic, and in any order they leave a counter that only grows, so no MULTI is needed."""
+    key = _version_key(env, user_id)
+    pipe.set(key, time.time_ns() // 1000, nx=True, ex=VERSION_TTL_SECONDS)
+    pipe.incr(key)
+    pipe.expire(key, VERSION_TTL_SECONDS)
 
 
 async def feed_cards(hub: Hub, env: str, user_id: str, container_id: str, limit: int) -> list[dict[str, Any]]:

@@ -82,10 +82,15 @@ def hub_register_cli(cli: Any) -> None:
 
 
 @hookimpl
-async def hub_card_changed(hub: Any, card: dict[str, Any], previous: dict[str, Any] | None,
-                           context: dict[str, Any]) -> None:
-    await sdk_cards.bump_feed_version(hub, context["environmentId"], card["userId"])
-    await realtime.card_changed(hub, card, previous, context)
+async def hub_cards_changed(hub: Any, changes: list[dict[str, Any]]) -> None:
+    """Every change of the batch bumps its user's feed version and goes to their sockets' event
+    log, in order, in one Redis round trip (a fan-out chunk announces 500 new cards at once)."""
+    async with hub.redis.pipeline(transaction=False) as pipe:
+        for change in changes:
+            card, context = change["card"], change["context"]
+            sdk_cards.queue_feed_bump(pipe, context["environmentId"], card["userId"])
+            await realtime.queue_card_changed(hub, pipe, card, change["previous"], context)
+        await pipe.execute()
 
 
 @hookimpl

@@ -1,8 +1,9 @@
 """Real-time card updates over WebSocket (``/v1/{env}/sdk/socket``), fanned out through Redis.
 
 This module is what ``hooks.py`` delegates to: ``ROUTES`` (route handlers), ``JOBS`` (job
-functions) and :func:`card_changed` (called for every ``hub_card_changed``). The event log lives
-in :mod:`realtime_log`, the per-process subscription in :mod:`realtime_fanout`.
+functions) and :func:`card_changed` / :func:`queue_card_changed` (for ``hub_cards_changed``).
+The event log lives in :mod:`realtime_log`, the per-process subscription in
+:mod:`realtime_fanout`.
 
 One socket costs one :class:`Session` (a bounded deque of shared frame strings) and two tasks:
 the handler, which reads what the client sends, and the sender, which alone writes to the
@@ -241,3 +242,9 @@ async def card_changed(hub: Hub, card: dict[str, Any], previous: dict[str, Any] 
                        context: dict[str, Any]) -> None:
     """Record the change in the user's event log and publish it to connected sockets."""
     await realtime_log.card_changed(hub, card, previous, context)
+
+
+async def queue_card_changed(hub: Hub, pipe: Any, card: dict[str, Any], previous: dict[str, Any] | None,
+                             context: dict[str, Any]) -> bool:
+    """:func:`card_changed` as a command of the Redis pipeline ``pipe``."""
+    return await realtime_log.queue_card_changed(hub, pipe, card, previous, context)

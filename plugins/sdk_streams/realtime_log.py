@@ -70,31 +70,59 @@ class Recorded:
     new: bool
 
 
-async def record(hub: Hub, env: str, user: str, change_id: str, frame: dict[str, Any]) -> Recorded:
-    """Give ``frame`` the user's next event id, log it and publish it; once per ``change_id``."""
+def _record_call(hub: Hub, env: str, user: str, change_id: str, frame: dict[str, Any]
+                 ) -> tuple[list[str], list[Any]]:
+    """The keys and arguments of :data:`RECORD_SCRIPT` for one frame."""
     settings = hub.plugin_settings["sdk_streams"]
     prefix = user_prefix(env, user)
     tail = msgspec.json.encode(frame)[1:]  # the frame's fields after "{", appended to the id
     head = msgspec.json.encode([env, user])[:-1] + b","
-    event_id, new = await hub.redis.eval(
-        RECORD_SCRIPT, 3, f"{prefix}:evt:{change_id}", f"{prefix}:seq", f"{prefix}:log",
-        tail, head, channel_name(hub.redis), max(1, settings.socket_replay_events),
-        max(1, settings.socket_replay_ttl_seconds))
+    return ([f"{prefix}:evt:{change_id}", f"{prefix}:seq", f"{prefix}:log"],
+            [tail, head, channel_name(hub.redis), max(1, settings.socket_replay_events),
+             max(1, settings.socket_replay_ttl_seconds)])
+
+
+async def record(hub: Hub, env: str, user: str, change_id: str, frame: dict[str, Any]) -> Recorded:
+    """Give ``frame`` the user's next event id, log it and publish it; once per ``change_id``."""
+    keys, args = _record_call(hub, env, user, change_id, frame)
+    event_id, new = await hub.redis.register_script(RECORD_SCRIPT)(keys, args)
     return Recorded(int(event_id), bool(new))
+
+
+def _frame(card: dict[str, Any], previous: dict[str, Any] | None, context: dict[str, Any]
+           ) -> tuple[str, dict[str, Any]] | None:
+    """(environment, frame) of a card change, or ``None`` when apps never saw the card."""
+    change = change_of(card, previous)
+    if change is None:
+        return None
+    env = str(context.get("environmentId") or card["environmentId"])
+    return env, {"change": change, "cardInstanceId": card["cardInstanceId"], "card": sdk_card(card)}
 
 
 async def card_changed(hub: Hub, card: dict[str, Any], previous: dict[str, Any] | None,
                        context: dict[str, Any]) -> Recorded | None:
     """Record a card change for its user's sockets; ``None`` when apps never saw the card."""
-    change = change_of(card, previous)
-    if change is None:
+    framed = _frame(card, previous, context)
+    if framed is None:
         return None
-    env = str(context.get("environmentId") or card["environmentId"])
-    frame = {"change": change, "cardInstanceId": card["cardInstanceId"], "card": sdk_card(card)}
+    env, frame = framed
     recorded = await record(hub, env, str(card["userId"]), str(context["eventId"]), frame)
     if not recorded.new:
         log.debug("sdk_socket_duplicate_change", env=env, event_id=context["eventId"])
     return recorded
+
+
+async def queue_card_changed(hub: Hub, pipe: Any, card: dict[str, Any], previous: dict[str, Any] | None,
+                       context: dict[str, Any]) -> bool:
+    """:func:`card_changed` as a command of ``pipe`` (a Redis pipeline), so that a batch of
+    changes costs one round trip; ``False`` (nothing queued) when apps never saw the card."""
+    framed = _frame(card, previous, context)
+    if framed is None:
+        return False
+    env, frame = framed
+    keys, args = _record_call(hub, env, str(card["userId"]), str(context["eventId"]), frame)
+    await pipe.register_script(RECORD_SCRIPT)(keys, args, client=pipe)  # queued, not sent
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,3 +49,30 @@ async def test_card_changes_and_events_reach_plugins_after_the_worker_runs(
     card, previous, context = recorder.cards[-1]
     assert card["status"] == "cancelled" and previous["status"] == "active"
     assert any(e["analyticsEvent"] == "card-cancelled" for e in recorder.events)
+
+
+class BatchRecorder:
+    def __init__(self):
+        self.batches = []
+
+    @hookimpl
+    async def hub_cards_changed(self, changes):
+        self.batches.append(changes)
+
+
+async def test_a_fan_out_chunk_tells_batch_plugins_once_with_every_card_and_single_ones_per_card(
+        flows, recorder, run_jobs, hub, hub_env):
+    batch = BatchRecorder()
+    hub.pm.register(batch, name="batch-recorder")
+    try:
+        await flows.publish("welcome", CARD_FLOW)
+        await flows.start("welcome", target={"usersById": ["kim", "lee", "max"]})
+        await run_jobs()
+    finally:
+        hub.pm.unregister(name="batch-recorder")
+    [changes] = batch.batches
+    assert sorted(c["card"]["userId"] for c in changes) == ["kim", "lee", "max"]
+    assert all(c["previous"] is None and c["context"]["reason"] == "created"
+               and c["context"]["environmentId"] == hub_env.id for c in changes)
+    # the same changes, in the same order, one call each for hub_card_changed
+    assert [c["context"]["eventId"] for c in changes] == [ctx["eventId"] for _c, _p, ctx in recorder.cards]
