@@ -39,13 +39,19 @@ _ACTIVE = select(tables.card).where(K.environment_id == bindparam("env"), K.user
                                     K.status == bindparam("status"))
 
 
-def _version_key(env: str, user_id: str) -> str:
-    return f"sdk_streams:feed:{env}:{user_id}"
+def user_prefix(env: str, user: str) -> str:
+    """The prefix of a user's keys in Redis. The hash tag keeps them in one slot of a Redis
+    Cluster, so one script can bump the feed version and log the change for sockets."""
+    return f"hub:sdk:{{{env}:{user}}}"
+
+
+def version_key(env: str, user_id: str) -> str:
+    return f"{user_prefix(env, user_id)}:feed"
 
 
 async def feed_version(hub: Hub, env: str, user_id: str) -> str:
     """The current version of the user's feed (of every container)."""
-    key = _version_key(env, user_id)
+    key = version_key(env, user_id)
     value = await hub.redis.get(key)
     if value is None:
         await hub.redis.set(key, time.time_ns() // 1000, nx=True, ex=VERSION_TTL_SECONDS)
@@ -54,19 +60,14 @@ async def feed_version(hub: Hub, env: str, user_id: str) -> str:
 
 
 async def bump_feed_version(hub: Hub, env: str, user_id: str) -> None:
-    """Something about one of the user's cards changed: their feed has a new version."""
+    """Something about the user's cards changed (for a card change, the socket event log's
+    script does this too): their feed has a new version."""
+    key = version_key(env, user_id)
     async with hub.redis.pipeline(transaction=True) as pipe:
-        queue_feed_bump(pipe, env, user_id)
+        pipe.set(key, time.time_ns() // 1000, nx=True, ex=VERSION_TTL_SECONDS)
+        pipe.incr(key)
+        pipe.expire(key, VERSION_TTL_SECONDS)
         await pipe.execute()
-
-
-def queue_feed_bump(pipe: Any, env: str, user_id: str) -> None:
-    """:func:`bump_feed_version` as commands of ``pipe`` (a Redis pipeline). Each command is
-    atomic, and in any order they leave a counter that only grows, so no MULTI is needed."""
-    key = _version_key(env, user_id)
-    pipe.set(key, time.time_ns() // 1000, nx=True, ex=VERSION_TTL_SECONDS)
-    pipe.incr(key)
-    pipe.expire(key, VERSION_TTL_SECONDS)
 
 
 async def feed_cards(hub: Hub, env: str, user_id: str, container_id: str, limit: int) -> list[dict[str, Any]]:

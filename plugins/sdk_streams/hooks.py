@@ -84,12 +84,12 @@ def hub_register_cli(cli: Any) -> None:
 @hookimpl
 async def hub_cards_changed(hub: Any, changes: list[dict[str, Any]]) -> None:
     """Every change of the batch bumps its user's feed version and goes to their sockets' event
-    log, in order, in one Redis round trip (a fan-out chunk announces 500 new cards at once)."""
+    log, in order: one script call each, all in one Redis round trip (a fan-out chunk announces
+    500 new cards at once)."""
     async with hub.redis.pipeline(transaction=False) as pipe:
         for change in changes:
-            card, context = change["card"], change["context"]
-            sdk_cards.queue_feed_bump(pipe, context["environmentId"], card["userId"])
-            await realtime.queue_card_changed(hub, pipe, card, change["previous"], context)
+            await realtime.queue_card_changed(hub, pipe, change["card"], change["previous"],
+                                              change["context"])
         await pipe.execute()
 
 

@@ -240,11 +240,12 @@ JOBS: list[Any] = []
 
 async def card_changed(hub: Hub, card: dict[str, Any], previous: dict[str, Any] | None,
                        context: dict[str, Any]) -> None:
-    """Record the change in the user's event log and publish it to connected sockets."""
+    """Bump the user's feed version; record the change in their event log and publish it to
+    connected sockets."""
     await realtime_log.card_changed(hub, card, previous, context)
 
 
 async def queue_card_changed(hub: Hub, pipe: Any, card: dict[str, Any], previous: dict[str, Any] | None,
-                             context: dict[str, Any]) -> bool:
+                             context: dict[str, Any]) -> None:
     """:func:`card_changed` as a command of the Redis pipeline ``pipe``."""
-    return await realtime_log.queue_card_changed(hub, pipe, card, previous, context)
+    await realtime_log.queue_card_changed(hub, pipe, card, previous, context)

@@ -3,9 +3,10 @@
 Per user (``{env}`` / ``{user}``): a counter (``...:seq``, the newest event id), a sorted set of
 frames scored by event id (``...:log``, the newest ``HUB_SDK_STREAMS_SOCKET_REPLAY_EVENTS``) and
 one marker per recorded change (``...:evt:<eventId>``) so that a change announced twice is
-logged once. One Lua script does all of it and publishes the frame, so ids are given, logged
-and published in the same order, atomically. The keys of one user share a hash tag (Redis
-Cluster keeps them in one slot).
+logged once. One Lua script does all of it, publishes the frame and bumps the user's feed
+version (``...:feed``, :mod:`cards`), so ids are given, logged and published in the same order,
+atomically, in one call per change. The keys of one user share a hash tag (Redis Cluster keeps
+them in one slot).
 
 A published message is ``["<env>","<user>",<eventId>]`` + ``\\n`` + the frame: the subscriber
 routes it without decoding the frame, and sends the frame's text as is.
@@ -13,13 +14,14 @@ routes it without decoding the frame, and sends the frame's text as is.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from hub.logging import get_logger
-from hub_plugins.sdk_streams.cards import sdk_card
+from hub_plugins.sdk_streams.cards import VERSION_TTL_SECONDS, sdk_card, user_prefix, version_key
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -28,25 +30,26 @@ log = get_logger(__name__)
 
 VISIBLE = "active"
 
-# KEYS: marker, seq, log. ARGV: frame tail (after the event id), message head, channel, keep, ttl.
-RECORD_SCRIPT = """
-local known = redis.call('GET', KEYS[1])
+# KEYS: feed version, marker, seq, log. ARGV: now in microseconds, version ttl, frame tail (after
+# the event id; empty: no frame, only the version), message head, channel, keep, ttl.
+CHANGE_SCRIPT = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] == '' then return {0, 0} end
+local known = redis.call('GET', KEYS[2])
 if known then return {tonumber(known), 0} end
-local ttl = tonumber(ARGV[5])
-local id = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], id, 'EX', ttl)
-local frame = '{"type":"card","eventId":' .. id .. ',' .. ARGV[1]
-redis.call('ZADD', KEYS[3], id, frame)
-redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[4]) + 1))
+local ttl = tonumber(ARGV[7])
+local id = redis.call('INCR', KEYS[3])
+redis.call('SET', KEYS[2], id, 'EX', ttl)
+local frame = '{"type":"card","eventId":' .. id .. ',' .. ARGV[3]
+redis.call('ZADD', KEYS[4], id, frame)
+redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(tonumber(ARGV[6]) + 1))
+redis.call('EXPIRE', KEYS[4], ttl)
 redis.call('EXPIRE', KEYS[3], ttl)
-redis.call('EXPIRE', KEYS[2], ttl)
-redis.call('PUBLISH', ARGV[3], ARGV[2] .. id .. ']\\n' .. frame)
+redis.call('PUBLISH', ARGV[5], ARGV[4] .. id .. ']\\n' .. frame)
 return {id, 1}
 """
-
-
-def user_prefix(env: str, user: str) -> str:
-    return f"hub:sdk:{{{env}:{user}}}"
 
 
 def channel_name(redis: Any) -> str:
@@ -70,59 +73,52 @@ class Recorded:
     new: bool
 
 
-def _record_call(hub: Hub, env: str, user: str, change_id: str, frame: dict[str, Any]
+def _change_call(hub: Hub, env: str, user: str, change_id: str, frame: dict[str, Any] | None
                  ) -> tuple[list[str], list[Any]]:
-    """The keys and arguments of :data:`RECORD_SCRIPT` for one frame."""
+    """The keys and arguments of :data:`CHANGE_SCRIPT` for one change."""
     settings = hub.plugin_settings["sdk_streams"]
     prefix = user_prefix(env, user)
-    tail = msgspec.json.encode(frame)[1:]  # the frame's fields after "{", appended to the id
+    tail = b"" if frame is None else msgspec.json.encode(frame)[1:]  # the fields after "{"
     head = msgspec.json.encode([env, user])[:-1] + b","
-    return ([f"{prefix}:evt:{change_id}", f"{prefix}:seq", f"{prefix}:log"],
-            [tail, head, channel_name(hub.redis), max(1, settings.socket_replay_events),
-             max(1, settings.socket_replay_ttl_seconds)])
+    return ([version_key(env, user), f"{prefix}:evt:{change_id}", f"{prefix}:seq", f"{prefix}:log"],
+            [time.time_ns() // 1000, VERSION_TTL_SECONDS, tail, head, channel_name(hub.redis),
+             max(1, settings.socket_replay_events), max(1, settings.socket_replay_ttl_seconds)])
 
 
-async def record(hub: Hub, env: str, user: str, change_id: str, frame: dict[str, Any]) -> Recorded:
-    """Give ``frame`` the user's next event id, log it and publish it; once per ``change_id``."""
-    keys, args = _record_call(hub, env, user, change_id, frame)
-    event_id, new = await hub.redis.register_script(RECORD_SCRIPT)(keys, args)
-    return Recorded(int(event_id), bool(new))
-
-
-def _frame(card: dict[str, Any], previous: dict[str, Any] | None, context: dict[str, Any]
-           ) -> tuple[str, dict[str, Any]] | None:
-    """(environment, frame) of a card change, or ``None`` when apps never saw the card."""
+def _frame(card: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The socket frame of a card change, or ``None`` when apps never saw the card."""
     change = change_of(card, previous)
     if change is None:
         return None
-    env = str(context.get("environmentId") or card["environmentId"])
-    return env, {"change": change, "cardInstanceId": card["cardInstanceId"], "card": sdk_card(card)}
+    return {"change": change, "cardInstanceId": card["cardInstanceId"], "card": sdk_card(card)}
+
+
+def _env(card: dict[str, Any], context: dict[str, Any]) -> str:
+    return str(context.get("environmentId") or card["environmentId"])
 
 
 async def card_changed(hub: Hub, card: dict[str, Any], previous: dict[str, Any] | None,
                        context: dict[str, Any]) -> Recorded | None:
-    """Record a card change for its user's sockets; ``None`` when apps never saw the card."""
-    framed = _frame(card, previous, context)
-    if framed is None:
+    """A card change: the user's feed gets a new version and, when apps saw the card, the change
+    gets the user's next event id, is logged and published, once per ``context["eventId"]``.
+    ``None`` when apps never saw the card."""
+    frame, env = _frame(card, previous), _env(card, context)
+    keys, args = _change_call(hub, env, str(card["userId"]), str(context["eventId"]), frame)
+    event_id, new = await hub.redis.register_script(CHANGE_SCRIPT)(keys, args)
+    if frame is None:
         return None
-    env, frame = framed
-    recorded = await record(hub, env, str(card["userId"]), str(context["eventId"]), frame)
-    if not recorded.new:
+    if not new:
         log.debug("sdk_socket_duplicate_change", env=env, event_id=context["eventId"])
-    return recorded
+    return Recorded(int(event_id), bool(new))
 
 
 async def queue_card_changed(hub: Hub, pipe: Any, card: dict[str, Any], previous: dict[str, Any] | None,
-                       context: dict[str, Any]) -> bool:
+                             context: dict[str, Any]) -> None:
     """:func:`card_changed` as a command of ``pipe`` (a Redis pipeline), so that a batch of
-    changes costs one round trip; ``False`` (nothing queued) when apps never saw the card."""
-    framed = _frame(card, previous, context)
-    if framed is None:
-        return False
-    env, frame = framed
-    keys, args = _record_call(hub, env, str(card["userId"]), str(context["eventId"]), frame)
-    await pipe.register_script(RECORD_SCRIPT)(keys, args, client=pipe)  # queued, not sent
-    return True
+    changes costs one round trip."""
+    keys, args = _change_call(hub, _env(card, context), str(card["userId"]), str(context["eventId"]),
+                              _frame(card, previous))
+    await pipe.register_script(CHANGE_SCRIPT)(keys, args, client=pipe)  # queued, not sent
 
 
 @dataclass(frozen=True, slots=True)
