@@ -132,21 +132,23 @@ def _parse_stored(text: str) -> datetime:
 # --- building -------------------------------------------------------------------------------
 
 
-_KEY_SETS: Final[dict[tuple[str, ...], frozenset[str]]] = {}
+_SHAPES: Final[dict[str, tuple[dict[str, None], frozenset[str]]]] = {}
+"""Per context kind: every key set to ``None`` (copied for each event: ``dict.copy`` is several
+times faster than ``dict.fromkeys``) and the known keys."""
 
 
 def _context(kind: str, keys: tuple[str, ...], given: Mapping[str, Any] | None,
              defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
     # Built for every event the engine records (several per card): kept to C-level dict work.
-    context = dict.fromkeys(keys)
+    shape = _SHAPES.get(kind)
+    if shape is None:
+        shape = _SHAPES[kind] = (dict.fromkeys(keys), frozenset(keys))
+    context = shape[0].copy()
     if defaults:
         context.update(defaults)
     if given:
-        known = _KEY_SETS.get(keys)
-        if known is None:
-            known = _KEY_SETS[keys] = frozenset(keys)
-        if not given.keys() <= known:  # a misspelt key would silently vanish from every export
-            unknown = sorted(set(given) - known)
+        if not given.keys() <= shape[1]:  # a misspelt key would silently vanish from every export
+            unknown = sorted(set(given) - shape[1])
             raise ValueError(f"{kind}: unknown keys {unknown}; known: {list(keys)}")
         context.update(given)
     return context
