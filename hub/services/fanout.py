@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, false, select, true, update
+from sqlalchemy import and_, exists, false, func, literal_column, select, table, text, true, update
 
 from hub import queue
 from hub.core.clock import now
@@ -148,6 +148,7 @@ async def run_invocation(ctx: dict[str, Any], env: str, invocation_id: str) -> i
                 status="completed", targeted=targeted, started=new, chunks_total=1, chunks_done=1,
                 fanout_cursor=hi, updated_at=stamp, completed_at=stamp))
             return new
+        await _fresh_statistics(tx.conn, sum(count for _hi, count in bounds))
         los = [0] + [hi for hi, _count in bounds[:-1]]
         await bulk_insert(tx.conn, tables.invocation_chunk, [
             {"environment_id": env, "invocation_id": invocation_id, "lo": lo, "hi": hi,
@@ -180,6 +181,22 @@ async def _pages(conn: Any, ids_query: Any) -> list[tuple[int, int]]:
     if count:
         bounds.append((last, count))
     return bounds
+
+
+async def _fresh_statistics(conn: Any, targeted: int) -> None:
+    """On PostgreSQL, ``ANALYZE`` the customer tables when their statistics say there are fewer
+    than half as many customers as this fan-out targets (a large import not analysed yet:
+    autovacuum runs later, or is off). With such statistics the planner reads each chunk's
+    customers through an index on the environment, every customer of it for every chunk, and
+    a 100,000-customer fan-out costs PostgreSQL several times its inserts."""
+    if conn.dialect.name != "postgresql":
+        return
+    customer, tag = tables.customer.name, tables.customer_tag.name
+    estimate = (await conn.execute(select(literal_column("reltuples")).select_from(
+        table("pg_class")).where(literal_column("oid") == func.to_regclass(customer)))).scalar()
+    if estimate is None or estimate < targeted / 2:
+        await conn.execute(text(f"ANALYZE {customer}, {tag}"))
+        log.info("fanout_analyzed", tables=[customer, tag], estimate=estimate, targeted=targeted)
 
 
 STEAL = 200

@@ -1,6 +1,8 @@
 import asyncio
 import copy
 
+import pytest
+
 from hub.services import cards as card_service
 from hub.services.outbox import transaction
 from tests.engine.conftest import CARD_FLOW, FORM_FLOW
@@ -419,3 +421,26 @@ async def test_stream_containers_start_with_default_and_cards_target_them(
     await run_jobs()
     [card] = await flows.cards(userId="zed")
     assert card["targetStreamIds"] == ["offers"] and card["targetPlatforms"] == ["ios"]
+
+
+async def test_a_large_fan_out_on_postgresql_analyzes_customer_tables_whose_statistics_are_stale(
+        flows, run_jobs, hub):
+    """A fan-out bigger than what the statistics say the customer table holds (a fresh import,
+    autovacuum not run yet) gets them refreshed before its chunks run."""
+    from sqlalchemy import text
+
+    if hub.db.dialect != "postgresql":
+        pytest.skip("PostgreSQL statistics")
+    users = [{"userId": f"user-{i:05d}", "tags": ["all"]} for i in range(1200)]
+    for start in range(0, 1200, 600):
+        await flows.users(*users[start:start + 600])
+    await flows.publish("welcome", CARD_FLOW)
+    estimate = text("SELECT reltuples FROM pg_class WHERE oid = 'hub_customer'::regclass")
+    async with hub.db.begin() as conn:  # as right after a large import: nothing analysed yet
+        await conn.execute(text("UPDATE pg_class SET reltuples = -1 WHERE oid = 'hub_customer'::regclass"))
+    async with hub.db.connect() as conn:
+        assert (await conn.execute(estimate)).scalar() == -1
+    await flows.start("welcome", target={"tags": ["all"]})
+    await run_jobs()
+    async with hub.db.connect() as conn:
+        assert (await conn.execute(estimate)).scalar() >= 1200
