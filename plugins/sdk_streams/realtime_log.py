@@ -118,7 +118,11 @@ async def queue_card_changed(hub: Hub, pipe: Any, card: dict[str, Any], previous
     changes costs one round trip."""
     keys, args = _change_call(hub, _env(card, context), str(card["userId"]), str(context["eventId"]),
                               _frame(card, previous))
-    await pipe.register_script(CHANGE_SCRIPT)(keys, args, client=pipe)  # queued, not sent
+    # One script object per pipeline: the pipeline checks each object it holds is loaded.
+    script = getattr(pipe, "_hub_change_script", None)
+    if script is None:
+        script = pipe._hub_change_script = pipe.register_script(CHANGE_SCRIPT)
+    await script(keys, args, client=pipe)  # queued, not sent
 
 
 @dataclass(frozen=True, slots=True)
