@@ -313,15 +313,17 @@ async def _batch_events(hub: Hub, row: Any, batch_id: str) -> list[str]:
         return [r[0] for r in await conn.execute(query)]
 
 
-async def _next_batch(hub: Hub, row: Any, check_formed: bool) -> Batch | None:
+async def _next_batch(hub: Hub, row: Any, check_formed: bool, after: str | None = None) -> Batch | None:
     """The batch to send: one already formed (a retry after a failure or a dead worker, sent
-    again unchanged, with its id) or a new one of the oldest pending events."""
+    again unchanged, with its id) or a new one of the oldest pending events. ``after`` is the
+    batch in flight, which is not the next one even though it is still formed."""
     s = service.settings(hub)
     await _ingest(hub, row, 10 * s.outbound_batch_size)
     if check_formed:
         async with hub.db.connect() as conn:
             formed = (await conn.execute(select(P.batch_id).where(
-                P.subscription_id == row.id, P.batch_id.is_not(None)).order_by(P.seq).limit(1))).scalar()
+                P.subscription_id == row.id, P.batch_id.is_not(None),
+                *([P.batch_id != after] if after else [])).order_by(P.seq).limit(1))).scalar()
         if formed is not None:
             return Batch(formed, await _batch_events(hub, row, formed))
     query = select(P.seq, P.created_at).where(
@@ -452,7 +454,9 @@ async def _deliver_loop(hub: Hub, env: str, sub_id: str, token: str) -> int:
                 batch = await _next_batch(hub, row, check_formed)
             if batch is None:
                 break
-            ahead = asyncio.create_task(_next_batch(hub, row, False))
+            # After a failure (or a dead worker) the batch formed ahead of the failed one is
+            # still formed: it goes next, before anything newer, so events arrive in order.
+            ahead = asyncio.create_task(_next_batch(hub, row, check_formed, after=batch.id))
             check_formed = not await _deliver_batch(hub, client, row, batch)
             if check_formed:  # failed: the batch formed ahead waits its turn, formed
                 await ahead

@@ -176,7 +176,9 @@ async def test_redirects_are_not_followed(outbound, receiver, run_jobs):
 
 async def test_consecutive_failures_pause_the_subscription_and_resume_delivers_everything(
         outbound, receiver, hub, run_jobs):
-    tune(hub, outbound_pause_after_failures=3)
+    # Batches of 3: the failing one holds the first 3 events, and the one formed ahead of it
+    # (while it was in flight) the other 2, which must still go before anything newer.
+    tune(hub, outbound_pause_after_failures=3, outbound_batch_size=3, outbound_linger_ms=1500)
     created = await outbound.create(receiver)
     receiver.fail(("status", 500), times=1000)
     ids = await outbound.record(5)
@@ -202,6 +204,7 @@ async def test_consecutive_failures_pause_the_subscription_and_resume_delivers_e
     await run_jobs()
     assert receiver.event_ids() == ids + [event["id"]] + later
     assert receiver.accepted[0].webhook_id == receiver.arrivals[0].webhook_id
+    assert [[e["id"] for e in a.payload["events"]] for a in receiver.accepted[:2]] == [ids[:3], ids[3:]]
 
 
 async def test_410_gone_pauses_at_once(outbound, receiver, run_jobs):
