@@ -208,6 +208,17 @@ def _one_customer(invocation: dict[str, Any]) -> bool:
     return not invocation["test"] and set(target) == {"usersById"} and len(target["usersById"]) == 1
 
 
+def waiting_query(dialect: str, env: str, invocation_id: str) -> Any:
+    """The environment's oldest invocations still waiting for their job, but ``invocation_id``
+    (served by the partial index ``ix_hub_invocation_pending``, whatever the table holds)."""
+    query = (select(V.id).where(V.environment_id == env, V.status == "pending", V.test.is_(False),
+                                V.id != invocation_id)
+             .order_by(V.created_at).limit(STEAL))
+    if dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
 async def _run_with_waiting(hub: Hub, tx: Any, env: str, invocation_id: str) -> int:
     """Run a one-customer invocation together with others of the environment still waiting for
     their jobs (up to :data:`STEAL`), in this one transaction: under load, single-customer
@@ -215,12 +226,7 @@ async def _run_with_waiting(hub: Hub, tx: Any, env: str, invocation_id: str) -> 
     come, find them done. On PostgreSQL rows another worker holds are skipped, not waited for."""
     from hub.services.triggers import _run_single_user
 
-    query = (select(V.id).where(V.environment_id == env, V.status == "pending", V.test.is_(False),
-                                V.id != invocation_id)
-             .order_by(V.created_at).limit(STEAL))
-    if tx.conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    waiting = [i for (i,) in await tx.conn.execute(query)]
+    waiting = [i for (i,) in await tx.conn.execute(waiting_query(tx.conn.dialect.name, env, invocation_id))]
     started, _others = await _run_single_user(hub, tx, env, [invocation_id, *waiting])
     return started
 
