@@ -28,6 +28,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hub.api.auth",
     "hub.api.customers",
     "hub.services.outbox",
+    "hub.services.statistics",
     "hub.services.customers",
     "hub.api.flows",
     "hub.api.analytics",

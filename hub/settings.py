@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -68,6 +68,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     db_pool_size: int = 10
     """PostgreSQL connections per process for transactions, and as many again for hot reads
     (kept open; requests beyond them wait for one). Mind PostgreSQL's ``max_connections``."""
+    db_analyze: Literal["auto", "always", "never"] = "auto"
+    """PostgreSQL: whether ``hub worker`` analyses Hub's tables whose rows changed by more than
+    1,000 + 10% since their last ``ANALYZE``. ``auto``: only when the server's autovacuum is off
+    (with it on, autovacuum does it)."""
+    db_analyze_seconds: float = 30.0
+    """How often that check runs (it is one query when nothing is stale)."""
     metrics_token: str = ""
     """If set, ``/metrics`` requires ``Authorization: Bearer <token>``."""
     allow_private_urls: bool = False
