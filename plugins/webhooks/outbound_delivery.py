@@ -260,7 +260,10 @@ async def post(hub: Hub, client: httpx.AsyncClient, row: Any, msg_id: str, body:
     code = response.status_code
     error = None
     if 300 <= code < 400:
-        error = f"answered {code}: redirects are not followed"
+        # Never followed, wherever they lead: a redirect could point a delivery at a private
+        # address that the URL check would refuse.
+        target = response.headers.get("location", "")[:200] or "no Location"
+        error = f"answered {code} redirecting to {target}: redirects are not followed (set the final URL)"
     elif not 200 <= code < 300:
         error = f"answered {code}"
     retry = retry_after_seconds(response.headers.get("retry-after")) if code in (429, 503) else None

@@ -3,8 +3,9 @@
 The signature check is written here from the specification, independently of Hub's signing
 code, so a test that passes proves Hub signs the way any receiver checks. Script failures with
 :meth:`Receiver.fail`: ``("status", 500)``, ``("status", 429, retry_after)``, ``("hang",
-seconds)`` (answer nothing until the client gives up) or ``("close",)`` (drop the connection
-without an answer), each for ``times`` requests; then it answers 200 again.
+seconds)`` (answer nothing until the client gives up), ``("close",)`` (drop the connection
+without an answer) or ``("redirect", 302, location)`` (a redirect to ``location``), each for
+``times`` requests; then it answers 200 again.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Arrival:
     headers: dict[str, str]
     raw: bytes
     verified: bool
-    answered: str  # "200", "500", "hang", "close", "401"
+    answered: str  # "200", "500", "hang", "close", "401", "redirect"
     at: float = field(default_factory=time.monotonic)
 
     @property
@@ -124,12 +125,16 @@ def webhook_receiver() -> Iterator[Receiver]:
             status = int(action[1])
             reply = json.dumps({"ok": status < 300, "status": status}).encode()
             self.send_response(status)
-            if len(action) > 2:
+            if kind == "redirect":
+                self.send_header("location", str(action[2]))
+            elif len(action) > 2:
                 self.send_header("retry-after", str(action[2]))
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(reply)))
             self.end_headers()
             self.wfile.write(reply)
+
+        do_GET = do_PUT = do_POST  # a followed redirect may change the method: record it too
 
         def log_message(self, *args: Any) -> None:
             pass

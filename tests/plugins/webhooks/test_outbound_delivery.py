@@ -164,14 +164,29 @@ async def test_retry_after_is_capped_by_the_max_backoff(outbound, receiver, run_
     assert receiver.arrivals[1].at - receiver.arrivals[0].at < 5
 
 
-async def test_redirects_are_not_followed(outbound, receiver, run_jobs):
-    created = await outbound.create(receiver)
-    receiver.fail(("status", 302))
-    await outbound.record(1)
-    await run_jobs()
-    log = (await outbound.call("GET", f"/{created['id']}/deliveries")).json()["deliveries"]
-    assert log[-1]["statusCode"] == 302 and "redirects are not followed" in log[-1]["error"]
-    assert len(receiver.accepted) == 1
+@pytest.mark.parametrize("target", ["loopback", "http://10.255.255.1/hooks", "http://169.254.169.254/latest/"],
+                         ids=["loopback", "private", "metadata-service"])
+async def test_redirects_are_not_followed_and_the_batch_is_retried(outbound, receiver, run_jobs, target):
+    from tests.fakes.webhook_receiver import webhook_receiver
+
+    with webhook_receiver() as elsewhere:
+        # Followed, the loopback target would record the request; the private ones would not
+        # answer (a timeout, not a 302, in the log).
+        location = elsewhere.url if target == "loopback" else target
+        created = await outbound.create(receiver)
+        elsewhere.secrets.extend(receiver.secrets)
+        receiver.fail(("redirect", 302, location))
+        ids = await outbound.record(1)
+        await run_jobs()
+        await receiver.wait_for_events(1)
+        assert elsewhere.arrivals == []
+    assert [a.answered for a in receiver.arrivals] == ["redirect", "200"]
+    assert receiver.event_ids() == ids
+    delivered, failed = (await outbound.call("GET", f"/{created['id']}/deliveries")).json()["deliveries"]
+    assert (failed["status"], failed["statusCode"], failed["attempt"]) == ("failed", 302, 1)
+    assert f"redirecting to {location}" in failed["error"] and "not followed" in failed["error"]
+    assert (delivered["status"], delivered["attempt"]) == ("delivered", 2)
+    assert delivered["webhookId"] == failed["webhookId"]
 
 
 async def test_consecutive_failures_pause_the_subscription_and_resume_delivers_everything(
