@@ -155,13 +155,27 @@ async def test_retry_after_on_429_is_honoured(outbound, receiver, run_jobs):
     assert first.webhook_id == second.webhook_id
 
 
-async def test_retry_after_is_capped_by_the_max_backoff(outbound, receiver, run_jobs):
+async def test_retry_after_on_503_is_honoured(outbound, receiver, hub, run_jobs):
+    tune(hub, outbound_max_backoff_seconds=60)  # above the Retry-After: no cap in play
     await outbound.create(receiver)
+    receiver.fail(("status", 503, "2"))
+    await outbound.record(1)
+    await run_jobs()
+    await receiver.wait_for_events(1)
+    first, second = receiver.arrivals[0], receiver.arrivals[1]
+    assert first.answered == "503" and second.answered == "200"
+    assert second.at - first.at >= 1.9  # backoff alone would be about 0.05 s
+    assert first.webhook_id == second.webhook_id
+
+
+async def test_retry_after_is_capped_by_the_max_backoff(outbound, receiver, run_jobs):
+    await outbound.create(receiver)  # HUB_WEBHOOKS_OUTBOUND_MAX_BACKOFF_SECONDS is 1 here
     receiver.fail(("status", 503, "3600"))
     await outbound.record(1)
     await run_jobs()
     await receiver.wait_for_events(1, seconds=10)
-    assert receiver.arrivals[1].at - receiver.arrivals[0].at < 5
+    waited = receiver.arrivals[1].at - receiver.arrivals[0].at
+    assert 0.9 <= waited < 5  # the cap, not the Retry-After, and not the 0.05 s backoff either
 
 
 @pytest.mark.parametrize("target", ["loopback", "http://10.255.255.1/hooks", "http://169.254.169.254/latest/"],
