@@ -241,7 +241,7 @@ async def post(hub: Hub, client: httpx.AsyncClient, row: Any, msg_id: str, body:
         if not hub.settings.allow_private_urls:  # DNS may have changed since the URL was checked
             await check_url(row.url, allow_private=False)
     except UnsafeURL as exc:
-        return Outcome(None, elapsed(), None, str(exc))
+        return Outcome(None, elapsed(), None, f"not sent: {exc}")
     stamp = int(time.time())
     headers = {**row.headers, "content-type": "application/json", "user-agent": USER_AGENT,
                "webhook-id": msg_id, "webhook-timestamp": str(stamp),

@@ -203,6 +203,39 @@ async def test_redirects_are_not_followed_and_the_batch_is_retried(outbound, rec
     assert delivered["webhookId"] == failed["webhookId"]
 
 
+async def test_the_url_is_checked_again_when_sending(outbound, receiver, hub, run_jobs):
+    # Allowed when the subscription was made; by the time of sending, the host is one Hub must
+    # not call (here the setting changed; in production, DNS may now answer a private address).
+    tune(hub, outbound_pause_after_failures=2)
+    created = await outbound.create(receiver)
+    hub.settings = msgspec.structs.replace(hub.settings, allow_private_urls=False)
+    ids = await outbound.record(1)
+    await run_jobs()
+    assert receiver.arrivals == []
+    log = (await outbound.call("GET", f"/{created['id']}/deliveries")).json()["deliveries"]
+    assert [(d["status"], d["statusCode"], d["attempt"]) for d in log] == [
+        ("failed", None, 2), ("failed", None, 1)]
+    assert all(d["error"].startswith("not sent: 127.0.0.1 resolves to 127.0.0.1, a private or local address")
+               and "HUB_ALLOW_PRIVATE_URLS" in d["error"] for d in log)
+    paused = (await outbound.call("GET", f"/{created['id']}")).json()
+    assert paused["state"] == "paused" and "not sent: 127.0.0.1 resolves to" in paused["pausedReason"]
+    # Nothing was lost: allowed again and resumed, the batch goes out.
+    hub.settings = msgspec.structs.replace(hub.settings, allow_private_urls=True)
+    await outbound.call("POST", f"/{created['id']}/resume")
+    await run_jobs()
+    assert receiver.event_ids()[:1] == ids  # then the webhook-subscription-paused event
+    assert [e["analyticsEvent"] for e in receiver.events] == ["order-placed", "webhook-subscription-paused"]
+
+
+async def test_a_test_delivery_checks_the_url_too(outbound, receiver, hub):
+    created = await outbound.create(receiver)
+    hub.settings = msgspec.structs.replace(hub.settings, allow_private_urls=False)
+    answer = (await outbound.call("POST", f"/{created['id']}/test")).json()
+    assert (answer["status"], answer["statusCode"]) == ("failed", None)
+    assert answer["error"].startswith("not sent: 127.0.0.1 resolves to")
+    assert receiver.arrivals == []
+
+
 async def test_consecutive_failures_pause_the_subscription_and_resume_delivers_everything(
         outbound, receiver, hub, run_jobs):
     # Batches of 3: the failing one holds the first 3 events, and the one formed ahead of it
