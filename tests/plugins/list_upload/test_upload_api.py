@@ -113,6 +113,39 @@ async def test_a_file_over_the_byte_limit_is_refused_naming_the_limit(hub_client
     assert listing["uploads"] == []  # nothing kept
 
 
+async def test_a_chunked_upload_over_the_byte_limit_is_refused_while_it_streams(
+    hub, hub_client, hub_env, promo, limits, run_jobs
+):
+    limits(max_bytes=200)
+    body = csv_rows(50).encode()
+    sent = []
+
+    async def pieces():  # no length known up front: sent chunked, without Content-Length
+        for start in range(0, len(body), 64):
+            sent.append(start)
+            yield body[start : start + 64]
+
+    answer = await hub_client.post(
+        f"/v1/{hub_env.id}/uploads",
+        params=MAPPING,
+        content=pieces(),
+        headers={**hub_env.headers(), "Content-Type": "text/csv"},
+    )
+    assert answer.request.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in answer.request.headers
+    assert answer.status_code == 413, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["errors"][0]["field"] == "body"
+    assert "larger than 200 bytes (HUB_LIST_UPLOAD_MAX_BYTES)" in problem["errors"][0]["reason"]
+    assert len(sent) < len(body) // 64  # refused before the rest was read
+    listing = (await hub_client.get(f"/v1/{hub_env.id}/uploads", headers=hub_env.headers())).json()
+    assert listing["uploads"] == []
+    assert await count(hub, upload_tables.upload) == 0 and await count(hub, upload_tables.row) == 0
+    await run_jobs()
+    assert await count(hub, tables.invocation) == 0
+
+
 async def test_a_file_over_the_row_limit_is_refused_naming_the_limit(hub, hub_client, hub_env, promo, limits):
     limits(max_rows=10, write_batch_rows=4)
     answer = await upload(hub_client, hub_env, csv_rows(11))
