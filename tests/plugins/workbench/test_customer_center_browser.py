@@ -105,7 +105,7 @@ async def test_an_edit_member_sends_a_flow_and_its_card_appears_in_the_feed(
         "due": "2026-05-01",
         "urgent": True,
     }
-    assert "ed@example.com" in await page.locator("#cc-audit-title + table").inner_text()
+    assert "ed@example.com" in await page.locator("#cc-audit-title + .wb-scroll table").inner_text()
     sent = await card_service.list_cards(hub, "acme", invocation_id=entry["detail"]["flowInvocationId"])
     assert [c["status"] for c in sent["cards"]] == ["active"]
     await page.context.close()
