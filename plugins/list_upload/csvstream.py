@@ -38,6 +38,7 @@ class RecordReader:
         self._record: list[str] = []  # lines of a record whose quotes are still open
         self._quotes = 0
         self.unterminated = False
+        self.records = 0  # records returned so far (the header is record 1)
 
     def feed(self, data: bytes) -> list[list[str]]:
         try:
@@ -71,7 +72,21 @@ class RecordReader:
             self.unterminated = True
             complete.append("\n".join(self._record) + '"\n')  # closed, so csv reads what there is
             self._record = []
-        return list(csv.reader(complete)) if complete else []
+        if not complete:
+            return []
+        reader = csv.reader(complete)
+        try:
+            records = list(reader)
+        except csv.Error as exc:  # one item per record: line_num is the record that failed
+            row = self.records + reader.line_num
+            if "new-line" in str(exc):
+                raise UploadRefused(
+                    422, "body", f"row {row} has a line break (CR) outside quotes: end lines with LF "
+                    "or CRLF, and quote fields that hold line breaks"
+                ) from None
+            raise UploadRefused(422, "body", f"row {row} is not valid CSV: {exc}") from None
+        self.records += len(records)
+        return records
 
 
 async def counted(chunks: AsyncIterator[bytes], max_bytes: int, seen: list[int]) -> AsyncIterator[bytes]:

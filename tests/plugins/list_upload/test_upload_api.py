@@ -164,6 +164,7 @@ async def test_a_file_over_the_row_limit_is_refused_naming_the_limit(hub, hub_cl
         (b"customer,Amount\nu-1,3\n", "application/json", MAPPING, 415, "header.content-type"),
         (b"", "text/csv", MAPPING, 422, "body"),
         (b"customer,Amount,Shop\n", "text/csv", MAPPING, 422, "body"),
+        (b"customer,Amount,Shop\ru-1,3,A\r", "text/csv", MAPPING, 422, "body"),  # CR line ends
         (b"id,Amount\nu-1,3\n", "text/csv", MAPPING, 422, "query.userColumn"),
         (
             b"customer,Total\nu-1,3\n",
