@@ -30,13 +30,18 @@ class UploadRefused(Exception):
 
 
 class RecordReader:
-    """Incremental CSV records from text pieces; ``feed(text)`` then ``finish()`` at the end."""
+    """Incremental CSV records from text pieces; ``feed(text)`` then ``finish()`` at the end.
 
-    def __init__(self) -> None:
+    ``max_record_bytes`` bounds one record (what is held while waiting for its end): a file
+    without line breaks, or with a quote never closed, is refused there, not read whole."""
+
+    def __init__(self, max_record_bytes: int | None = None) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
         self._partial = ""  # the text after the last line break
         self._record: list[str] = []  # lines of a record whose quotes are still open
+        self._chars = 0  # characters in _record, line breaks included
         self._quotes = 0
+        self._max = max_record_bytes
         self.unterminated = False
         self.records = 0  # records returned so far (the header is record 1)
 
@@ -54,6 +59,22 @@ class RecordReader:
             raise UploadRefused(422, "body", "is not UTF-8 text (save the sheet as CSV UTF-8)") from None
         return self._records(text, final=True)
 
+    def _check_size(self, rest: str, done: int) -> None:
+        """Refuse the record being read (its open lines, then ``rest``) past the limit."""
+        if self._max is None:
+            return
+        chars = self._chars + len(rest)
+        if chars * 4 <= self._max:  # UTF-8 takes at most 4 bytes a character: surely within
+            return
+        if chars <= self._max:  # perhaps within: count the bytes
+            size = sum(len(line.encode()) + 1 for line in self._record) + len(rest.encode())
+            if size <= self._max:
+                return
+        raise UploadRefused(
+            413, "body", f"row {self.records + done + 1} is longer than {self._max} bytes "
+            "(HUB_LIST_UPLOAD_MAX_RECORD_BYTES): is a quote left open, or are the line breaks missing?"
+        )
+
     def _records(self, text: str, final: bool) -> list[list[str]]:
         if "\x00" in text:
             raise UploadRefused(422, "body", "holds NUL bytes: not a CSV text file")
@@ -64,10 +85,13 @@ class RecordReader:
             if final and not line and not self._record:
                 continue  # the empty text after the final line break
             self._record.append(line)
+            self._chars += len(line) + 1
+            self._check_size("", len(complete))
             self._quotes += line.count('"')
             if self._quotes % 2 == 0:
                 complete.append("\n".join(self._record) + "\n")
-                self._record, self._quotes = [], 0
+                self._record, self._quotes, self._chars = [], 0, 0
+        self._check_size(self._partial, len(complete))
         if final and self._record:
             self.unterminated = True
             complete.append("\n".join(self._record) + '"\n')  # closed, so csv reads what there is

@@ -240,7 +240,7 @@ async def _read_rows(
 ) -> str:
     """Parse and store every record; returns the SHA-256 of the CSV bytes."""
     digest = hashlib.sha256()
-    reader = RecordReader()
+    reader = RecordReader(settings.max_record_bytes)
     layout: _Layout | None = None
     batch = _Batch()
     number = 0  # the CSV record number; the header is row 1

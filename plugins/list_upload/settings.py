@@ -8,6 +8,9 @@ import msgspec
 class ListUploadSettings(msgspec.Struct, kw_only=True, frozen=True):
     max_bytes: int = 104_857_600
     """HUB_LIST_UPLOAD_MAX_BYTES: largest upload (the CSV, or the whole multipart body), in bytes."""
+    max_record_bytes: int = 65_536
+    """HUB_LIST_UPLOAD_MAX_RECORD_BYTES: longest CSV record (one row, quoted line breaks and all), in
+    bytes; a file without line breaks or with a quote left open is refused at this size."""
     max_rows: int = 1_000_000
     """HUB_LIST_UPLOAD_MAX_ROWS: most data rows (header aside) one upload may hold."""
     write_batch_rows: int = 2000

@@ -27,8 +27,8 @@ def whole(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text, newline="")))
 
 
-def streamed(chunks: list[bytes]) -> list[list[str]]:
-    reader = RecordReader()
+def streamed(chunks: list[bytes], max_record_bytes: int | None = None) -> list[list[str]]:
+    reader = RecordReader(max_record_bytes)
     records = [r for chunk in chunks for r in reader.feed(chunk)]
     return records + reader.finish()
 
@@ -110,6 +110,54 @@ def test_a_bare_carriage_return_outside_quotes_is_refused_naming_the_row():
     with pytest.raises(UploadRefused) as mac:
         mac_reader.finish()
     assert "row 1 has a line break (CR)" in mac.value.reason
+
+
+def refusal(max_record_bytes: int, chunks: list[bytes]) -> UploadRefused | None:
+    try:
+        streamed(chunks, max_record_bytes)
+    except UploadRefused as exc:
+        return exc
+    return None
+
+
+@pytest.mark.parametrize(
+    ("data", "row"),
+    [
+        (b"a,b\n1,2\n" + b"x" * 150, 3),  # no line break after row 2
+        (b"a,b\n1,2\n3,\"open\n" + b"more,\n" * 30 + b"4,5\n", 3),  # a quote never closed
+        (b"a,b\n" + b"y" * 150 + b"\n5,6\n", 2),  # over the limit, line break and all
+        (b"a,b\n1," + "€".encode() * 40 + b"\n", 2),  # 40 characters, but 120 bytes
+    ],
+    ids=["no-line-break", "open-quote", "one-long-line", "multibyte"],
+)
+def test_a_record_over_the_limit_is_refused_naming_its_row_however_it_arrives(data, row):
+    for chunks in ([data], [data[i : i + 7] for i in range(0, len(data), 7)], cut(data, (len(data) // 2,))):
+        refused = refusal(100, chunks)
+        assert refused is not None, chunks
+        assert (refused.status, refused.field) == (413, "body")
+        assert refused.reason.startswith(
+            f"row {row} is longer than 100 bytes (HUB_LIST_UPLOAD_MAX_RECORD_BYTES)")
+
+
+@pytest.mark.parametrize("start", [b"a,b\n1,", b'a,b\n1,"open\n'], ids=["no-line-break", "open-quote"])
+def test_the_refusal_comes_as_the_record_passes_the_limit_not_at_the_end_of_the_file(start):
+    reader = RecordReader(100)
+    reader.feed(start)
+    fed = len(start)
+    with pytest.raises(UploadRefused):
+        for _ in range(10_000):  # 100 kB more, were it all read
+            reader.feed(b"xxxxxxxx\n" if b'"' in start else b"xxxxxxxxx,")
+            fed += 10
+    assert fed <= 4 + 100 + 10  # the header, the limit, the chunk that crossed it
+
+
+def test_records_up_to_the_limit_are_read():
+    exact = b"1," + "€".encode() * 32 + b"x\n"  # 2 + 96 + 1 + the line break: 100 bytes
+    assert len(exact) == 100
+    data = b"a,b\n" + exact + b"q" * 99  # and a last line of 99 bytes with no line break
+    for points in [(), *((i,) for i in range(len(data) + 1))]:
+        assert streamed(cut(data, points), 100) == [["a", "b"], ["1", "€" * 32 + "x"], ["q" * 99]]
+    assert refusal(99, [data]) is not None
 
 
 def test_nul_bytes_are_refused():

@@ -146,6 +146,23 @@ async def test_a_chunked_upload_over_the_byte_limit_is_refused_while_it_streams(
     assert await count(hub, tables.invocation) == 0
 
 
+@pytest.mark.parametrize(
+    ("tail", "row"),
+    [('u-2,2,"a quote never closed\n' + "and more,\n" * 200, 3), ("u-2,2," + "x" * 3000, 3)],
+    ids=["open-quote", "no-line-break"],
+)
+async def test_a_record_over_the_record_limit_is_refused_naming_its_row(
+    hub, hub_client, hub_env, promo, limits, tail, row
+):
+    limits(max_record_bytes=1000)
+    answer = await upload(hub_client, hub_env, "customer,Amount,Shop\nu-1,1,A\n" + tail)
+    assert answer.status_code == 413, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    reason = answer.json()["errors"][0]["reason"]
+    assert reason.startswith(f"row {row} is longer than 1000 bytes (HUB_LIST_UPLOAD_MAX_RECORD_BYTES)")
+    assert await count(hub, upload_tables.upload) == 0 and await count(hub, upload_tables.row) == 0
+
+
 async def test_a_file_over_the_row_limit_is_refused_naming_the_limit(hub, hub_client, hub_env, promo, limits):
     limits(max_rows=10, write_batch_rows=4)
     answer = await upload(hub_client, hub_env, csv_rows(11))
