@@ -7,11 +7,14 @@ then offers a single sign-on button.
 - ``GET /ui/login/oidc`` keeps a random ``state``, ``nonce`` and PKCE verifier in Redis for ten
   minutes (one use) and redirects to the provider's authorization endpoint (from its discovery
   document, cached for an hour).
-- ``GET /ui/login/oidc/callback`` takes the state back (once), exchanges the code (PKCE helpers
-  from authlib, client authentication ``client_secret_basic``), and checks the ID token with
-  joserfc: signature against the provider's JWKS,
-  ``iss``, ``aud`` (our client id), ``exp``, ``iat`` and the ``nonce``. The token must carry an
-  ``email``; when it says ``email_verified: false`` the sign-in is refused.
+- ``GET /ui/login/oidc/callback`` takes the state back (once) and exchanges the code through
+  authlib's httpx client (``AsyncOAuth2Client``: PKCE ``code_verifier``, client authentication
+  ``HUB_WORKBENCH_OIDC_TOKEN_AUTH_METHOD``). The ID token's signature is checked with joserfc
+  against the provider's JWKS, then its claims with authlib's ``CodeIDToken``: ``iss``, ``aud``
+  (our client id), ``exp``, ``iat``, ``sub``, the ``nonce``, ``azp`` and ``at_hash``. The token
+  must carry an ``email`` with ``email_verified: true``, unless
+  ``HUB_WORKBENCH_OIDC_TRUST_UNVERIFIED_EMAIL`` says the provider's addresses are trusted without
+  the claim (``email_verified: false`` is refused either way).
 - The provider proves who someone is; Hub decides what they may do: the email must belong to an
   enabled staff member (``hub staff create --email ... --groups ... --oidc-only``). Nobody is
   created on first sign-in.
@@ -22,11 +25,12 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import warnings
 from typing import Any
 
 import httpx
-from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from authlib.common.errors import AuthlibBaseError
+from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -38,6 +42,12 @@ from hub.logging import get_logger
 from hub_plugins.workbench import staff as staff_service
 from hub_plugins.workbench.pages_auth import PUBLIC, safe_next, signed_in
 from hub_plugins.workbench.web import render
+
+with warnings.catch_warnings():
+    # authlib >= 1.9 prefers the httpx2 package and warns when it falls back to httpx, which Hub
+    # uses everywhere; the client below works the same on either.
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 log = get_logger(__name__)
 STATE_SECONDS = 600
@@ -74,27 +84,29 @@ def _redirect_uri(request: Request[Any, Any, Any]) -> str:
     return base + "/ui/login/oidc/callback"
 
 
+def _client(request: Request[Any, Any, Any]) -> AsyncOAuth2Client:
+    """authlib's OAuth 2 client for the configured provider: PKCE S256, our redirect URI, client
+    authentication as configured."""
+    settings = staff_service.settings_of(request.app.state.hub)
+    return AsyncOAuth2Client(
+        client_id=settings.oidc_client_id, client_secret=settings.oidc_client_secret,
+        token_endpoint_auth_method=settings.oidc_token_auth_method, redirect_uri=_redirect_uri(request),
+        scope="openid email profile", code_challenge_method="S256", timeout=10)
+
+
 async def exchange_code(request: Request[Any, Any, Any], token_endpoint: str, code: str,
                         verifier: str) -> dict[str, Any]:
-    """The token response for ``code`` (RFC 6749 §4.1.3 with PKCE, ``client_secret_basic``)."""
-    settings = staff_service.settings_of(request.app.state.hub)
+    """The token response for ``code`` (RFC 6749 §4.1.3 with the PKCE ``code_verifier``)."""
     try:
-        async with httpx.AsyncClient(timeout=10) as client:
-            answer = await client.post(
-                token_endpoint, auth=(settings.oidc_client_id, settings.oidc_client_secret),
-                data={"grant_type": "authorization_code", "code": code,
-                      "redirect_uri": _redirect_uri(request), "code_verifier": verifier},
-                headers={"Accept": "application/json"})
+        async with _client(request) as client:
+            return dict(await client.fetch_token(token_endpoint, grant_type="authorization_code", code=code,
+                                                 code_verifier=verifier))
+    except AuthlibBaseError as exc:  # an RFC 6749 §5.2 error answer
+        raise OidcError(f"the code was refused ({exc.error})") from exc
+    except httpx.HTTPStatusError as exc:
+        raise OidcError(f"the code was refused ({exc.response.status_code})") from exc
     except httpx.HTTPError as exc:
         raise OidcError(f"the provider's token endpoint cannot be reached ({type(exc).__name__})") from exc
-    try:
-        body = answer.json()
-    except ValueError:
-        body = {}
-    if answer.status_code != 200 or not isinstance(body, dict):
-        error = body.get("error", answer.status_code) if isinstance(body, dict) else answer.status_code
-        raise OidcError(f"the code was refused ({error})")
-    return body
 
 
 def _failed(request: Request[Any, Any, Any], reason: str, status: int = 401) -> Response[Any]:
@@ -117,11 +129,9 @@ async def start(request: Request[Any, Any, Any], next: FromQuery[str | None] = N
     await request.app.state.hub.redis.set(
         f"hub:workbench:oidc:{state}",
         json.dumps({"nonce": nonce, "verifier": verifier, "next": safe_next(next)}), ex=STATE_SECONDS)
-    url = add_params_to_uri(document["authorization_endpoint"], [
-        ("response_type", "code"), ("client_id", settings.oidc_client_id),
-        ("redirect_uri", _redirect_uri(request)), ("scope", "openid email profile"), ("state", state),
-        ("nonce", nonce), ("code_challenge", create_s256_code_challenge(verifier)),
-        ("code_challenge_method", "S256")])
+    async with _client(request) as client:
+        url, _state = client.create_authorization_url(document["authorization_endpoint"], state=state,
+                                                      code_verifier=verifier, nonce=nonce)
     return Redirect(url, status_code=303)
 
 
@@ -134,18 +144,34 @@ async def _take_state(request: Request[Any, Any, Any], state: str) -> dict[str, 
     return None if raw is None else json.loads(raw)
 
 
-def check_id_token(id_token: str, keys: KeySet, *, issuer: str, client_id: str, nonce: str) -> dict[str, Any]:
-    """The ID token's claims, once its signature, issuer, audience, times and nonce are right."""
+def check_id_token(id_token: str, keys: KeySet, *, issuer: str, client_id: str, nonce: str,
+                   access_token: str | None = None) -> dict[str, Any]:
+    """The ID token's claims, once its signature (joserfc, against the provider's keys) and its
+    claims (authlib's ``CodeIDToken``: issuer, audience, times, subject, nonce, ``azp``,
+    ``at_hash``) are right."""
     try:
         token = jwt.decode(id_token, keys, algorithms=["RS256", "ES256", "PS256", "EdDSA"])
-        jwt.JWTClaimsRegistry(
-            iss={"essential": True, "value": issuer}, aud={"essential": True, "value": client_id},
-            exp={"essential": True}, iat={"essential": True}, sub={"essential": True},
-            nonce={"essential": True, "value": nonce}, leeway=60,
-        ).validate(token.claims)
+        claims = CodeIDToken(
+            token.claims, dict(token.header),
+            options={"iss": {"essential": True, "value": issuer},
+                     "aud": {"essential": True, "value": client_id}},
+            params={"nonce": nonce, "client_id": client_id, "access_token": access_token})
+        claims.validate(leeway=60)
     except (JoseError, ValueError) as exc:
         raise OidcError(f"the ID token was refused ({type(exc).__name__}: {exc})") from exc
-    return dict(token.claims)
+    return dict(claims)
+
+
+def vouched_email(claims: dict[str, Any], *, trust_unverified: bool) -> str | None:
+    """The email the provider vouches for: ``email_verified`` must be true, or absent when the
+    provider's addresses are trusted (HUB_WORKBENCH_OIDC_TRUST_UNVERIFIED_EMAIL)."""
+    email = claims.get("email")
+    verified = claims.get("email_verified")
+    if not isinstance(email, str) or not email:
+        return None
+    if verified in (True, "true") or (verified is None and trust_unverified):  # "true": AWS Cognito
+        return email
+    return None
 
 
 @get("/ui/login/oidc/callback", opt=PUBLIC)
@@ -168,17 +194,19 @@ async def callback(request: Request[Any, Any, Any]) -> Response[Any]:
             raise OidcError("the provider sent no ID token")
         try:
             claims = check_id_token(tokens["id_token"], keys, issuer=settings.oidc_issuer,
-                                    client_id=settings.oidc_client_id, nonce=kept["nonce"])
+                                    client_id=settings.oidc_client_id, nonce=kept["nonce"],
+                                    access_token=tokens.get("access_token"))
         except OidcError:
             # The provider may have rotated its keys since they were cached: read them once more.
             _document, keys = await provider(settings.oidc_issuer, refresh=True)
             claims = check_id_token(tokens["id_token"], keys, issuer=settings.oidc_issuer,
-                                    client_id=settings.oidc_client_id, nonce=kept["nonce"])
+                                    client_id=settings.oidc_client_id, nonce=kept["nonce"],
+                                    access_token=tokens.get("access_token"))
     except OidcError as exc:
         log.warning("oidc_sign_in_refused", reason=str(exc))
         return _failed(request, str(exc))
-    email = str(claims.get("email", ""))
-    if not email or claims.get("email_verified") is False:
+    email = vouched_email(claims, trust_unverified=settings.oidc_trust_unverified_email)
+    if email is None:
         return _failed(request, "the provider did not vouch for an email address", 403)
     member = await staff_service.staff_by_email(hub, email)
     if member is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 
@@ -25,6 +27,13 @@ class WorkbenchSettings(msgspec.Struct, kw_only=True, frozen=True):
     """HUB_WORKBENCH_OIDC_CLIENT_ID: the client id registered with the issuer."""
     oidc_client_secret: str = ""
     """HUB_WORKBENCH_OIDC_CLIENT_SECRET: the client secret registered with the issuer."""
+    oidc_token_auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    """HUB_WORKBENCH_OIDC_TOKEN_AUTH_METHOD: how Hub authenticates to the token endpoint,
+    ``client_secret_basic`` (HTTP Basic) or ``client_secret_post`` (in the form)."""
+    oidc_trust_unverified_email: bool = False
+    """HUB_WORKBENCH_OIDC_TRUST_UNVERIFIED_EMAIL: accept an ID token without ``email_verified``
+    (some providers only issue addresses they own and never send the claim). ``email_verified:
+    false`` is refused either way."""
     oidc_label: str = "Sign in with single sign-on"
     """HUB_WORKBENCH_OIDC_LABEL: the text of the sign-in button."""
     public_base_url: str = ""

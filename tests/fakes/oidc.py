@@ -55,6 +55,7 @@ class FakeOidc:
     tampered: str | None = None
     grants: dict[str, Grant] = field(default_factory=dict)
     token_requests: int = 0
+    client_auth_methods: list[str] = field(default_factory=list)
 
     def tamper(self, how: str | None) -> None:
         """``nonce``, ``audience``, ``expired``, ``key`` or ``None`` for honest tokens."""
@@ -107,8 +108,10 @@ class FakeOidc:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         basic = headers.get("authorization", "")
         if basic.lower().startswith("basic "):
+            self.client_auth_methods.append("client_secret_basic")
             user, _, password = base64.b64decode(basic[6:]).decode().partition(":")
             return user, password
+        self.client_auth_methods.append("client_secret_post")
         return form.get("client_id", ""), form.get("client_secret", "")
 
     def _token(self, scope: dict[str, Any], raw: bytes) -> tuple[int, dict[str, Any]]:

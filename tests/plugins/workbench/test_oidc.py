@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from hub_plugins.workbench import oidc
@@ -42,7 +43,7 @@ async def test_the_sign_in_page_offers_single_sign_on(hub_env, browser_like):
 
 
 async def test_a_staff_member_signs_in_through_the_provider_and_lands_where_they_asked(
-        hub_env, browser_like, make_staff):
+        hub_env, browser_like, provider, make_staff):
     await make_staff("ana@example.com", ["workbench:view"], password=None)
     landed = await browser_like.get("/ui/login/oidc", params={"next": "/ui/acme/flows"})
     assert landed.status_code == 200, landed.text
@@ -51,6 +52,22 @@ async def test_a_staff_member_signs_in_through_the_provider_and_lands_where_they
     # redirect URI and the client's secret before it answered with an ID token.
     assert [r.status_code for r in landed.history] == [303, 302, 303]
     assert "hub_staff_session" in browser_like.cookies
+    assert provider.client_auth_methods == ["client_secret_basic"]
+
+
+async def test_the_client_authenticates_in_the_form_when_configured(hub_env, browser_like, provider, hub,
+                                                                    make_staff, monkeypatch):
+    settings = hub.plugin_settings["workbench"]
+    monkeypatch.setattr(hub, "plugin_settings", {**hub.plugin_settings, "workbench": msgspec.structs.replace(
+        settings, oidc_token_auth_method="client_secret_post")})
+    await make_staff("ana@example.com", ["workbench:view"], password=None)
+    secret, provider.client_secret = provider.client_secret, "not-what-hub-has"
+    page = await browser_like.get("/ui/login/oidc")
+    assert page.status_code == 401 and "the code was refused (invalid_client)" in page.text
+    provider.client_secret = secret
+    landed = await browser_like.get("/ui/login/oidc", params={"next": "/ui/acme/flows"})
+    assert landed.url.path == "/ui/acme/flows"
+    assert provider.client_auth_methods == ["client_secret_post", "client_secret_post"]
 
 
 @pytest.mark.parametrize("how", ["nonce", "audience", "expired", "key"])
@@ -69,6 +86,24 @@ async def test_an_email_that_is_not_staff_or_not_verified_is_refused(hub_env, br
     assert page.status_code == 403 and "is not a Hub staff member" in page.text
     await make_staff("ana@example.com", ["workbench:view"], password=None)
     provider.user = {"email": "ana@example.com", "email_verified": False}
+    page = await browser_like.get("/ui/login/oidc")
+    assert page.status_code == 403 and "did not vouch for an email" in page.text
+
+
+async def test_an_email_without_email_verified_needs_the_provider_to_be_trusted(
+        hub_env, browser_like, provider, make_staff, hub, monkeypatch):
+    await make_staff("ana@example.com", ["workbench:view"], password=None)
+    provider.user = {"email": "ana@example.com"}
+    page = await browser_like.get("/ui/login/oidc")
+    assert page.status_code == 403 and "did not vouch for an email" in page.text
+    assert "hub_staff_session" not in browser_like.cookies
+    settings = hub.plugin_settings["workbench"]
+    monkeypatch.setattr(hub, "plugin_settings", {**hub.plugin_settings, "workbench": msgspec.structs.replace(
+        settings, oidc_trust_unverified_email=True)})
+    landed = await browser_like.get("/ui/login/oidc", params={"next": "/ui/acme/flows"})
+    assert landed.url.path == "/ui/acme/flows" and "hub_staff_session" in browser_like.cookies
+    browser_like.cookies.clear()
+    provider.user = {"email": "ana@example.com", "email_verified": False}  # false is refused either way
     page = await browser_like.get("/ui/login/oidc")
     assert page.status_code == 403 and "did not vouch for an email" in page.text
 
