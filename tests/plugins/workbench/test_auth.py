@@ -85,6 +85,21 @@ async def test_failed_sign_ins_are_limited_per_email(hub, hub_env, ui_client, ma
     assert (await staff_login(ui_client(), "ana@example.com", PASSWORD)).status_code == 303
 
 
+async def test_failed_sign_ins_are_limited_per_client_address_across_emails(hub, hub_env, ui_client,
+                                                                             make_staff):
+    await make_staff("ana@example.com", ["workbench:view"])
+    limit = staff_service.settings_of(hub).login_max_failures
+    for n in range(limit):  # one failure each for many emails, all from one address
+        failed = await staff_login(ui_client(), f"guess{n}@example.com", "wrong password!!")
+        assert failed.status_code == 401
+    blocked = await staff_login(ui_client(), "ana@example.com", PASSWORD)
+    assert blocked.status_code == 429
+    assert 0 < int(blocked.headers["retry-after"]) <= staff_service.settings_of(hub).login_window_seconds
+    assert await hub.redis.get("hub:workbench:login-failures:email:ana@example.com") is None
+    await hub.redis.delete("hub:workbench:login-failures:address:127.0.0.1")
+    assert (await staff_login(ui_client(), "ana@example.com", PASSWORD)).status_code == 303
+
+
 async def test_a_disabled_member_cannot_sign_in_and_loses_open_sessions(hub, hub_env, signed_in):
     client = await signed_in("ana@example.com", ["workbench:view"])
     assert (await client.get("/ui/acme/")).status_code == 303

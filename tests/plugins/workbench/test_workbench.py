@@ -79,6 +79,28 @@ async def test_view_members_see_flows_but_every_change_is_refused(hub, hub_env, 
     assert await audit_actions(hub, "hello") == []
 
 
+async def test_customer_center_members_are_refused_every_workbench_action(hub, hub_env, signed_in):
+    await flow_service.create_flow(hub, "acme", hello(), "hello")
+    await flow_service.publish(hub, "acme", "hello")
+    document = json.dumps(await flow_service.export_flow(hub, "acme", "hello"))
+    for email, permission in (("cv@example.com", "customer_center:view"),
+                              ("ce@example.com", "customer_center:edit")):
+        member = await signed_in(email, [permission])
+        token = csrf_of((await member.get("/ui/acme/customers")).text)
+        for path, data in [("/ui/acme/flows/hello/publish", {}),
+                           ("/ui/acme/flows/hello/clone", {"name": "Copy", "id": "copy"}),
+                           ("/ui/acme/flows/hello/customer-center", {"enabled": "true"}),
+                           ("/ui/acme/flows/import", {"document": document, "replace": "on"}),
+                           ("/ui/acme/flows/hello/test", {"variables": "{}"})]:
+            refused = await member.post(path, data={**data, "csrf_token": token},
+                                        headers={"X-CSRF-Token": token})
+            assert refused.status_code == 403, (permission, path)
+    detail = await flow_service.get_flow(hub, "acme", "hello")
+    assert detail["customerCenterEnabled"] is False and detail["draftVersion"] is None
+    assert [f["flowConfigId"] for f in (await flow_service.list_flows(hub, "acme"))["flows"]] == ["hello"]
+    assert await audit_actions(hub, "hello") == []
+
+
 async def test_members_of_another_environment_are_refused(hub, hub_env, signed_in):
     await make_environment(hub, "other")
     await flow_service.create_flow(hub, "acme", hello(), "hello")

@@ -115,6 +115,21 @@ async def test_webhooks_page_lists_and_pauses_without_showing_secrets(hub, hub_e
     assert actions[:2] == ["webhook.resumed", "webhook.paused"]
 
 
+async def test_a_workbench_editor_cannot_pause_a_webhook_or_upload_push_keys(hub, hub_env, signed_in):
+    created = await outbound_service.create_subscription(hub, "acme", {"url": "http://127.0.0.1:9/hook"})
+    editor = await signed_in("eve@example.com", ["workbench:edit"])
+    token = csrf_of((await editor.get("/ui/acme/flows")).text)
+    paused = await editor.post(f"/ui/acme/settings/webhooks/{created['id']}/state",
+                               data={"state": "paused", "csrf_token": token}, headers={"X-CSRF-Token": token})
+    assert paused.status_code == 403
+    assert (await outbound_service.get_subscription(hub, "acme", created["id"]))["state"] == "active"
+    upload = await editor.post("/ui/acme/settings/push-fcm", data={"csrf_token": token},
+                               headers={"X-CSRF-Token": token},
+                               files={"service_account": ("key.json", '{"type": "service_account"}')})
+    assert upload.status_code == 403
+    assert [e["action"] for e in await staff_service.audit_log(hub, "acme")] == []
+
+
 async def test_fcm_credentials_upload_never_shows_the_key(hub, hub_env, signed_in):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
