@@ -17,13 +17,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from hub.core.clock import now
 from hub.core.customers import check_user_id
 from hub.core.flows import FlowDefinition
 from hub.core.variables import resolve_variables
-from hub.db import bulk_insert
+from hub.db import bulk_insert, lock_for_write
 from hub.services.flows import FLOW_ID, FlowArchived, FlowNotFound, FlowNotPublished, published_definition
 from hub.services.outbox import transaction
 from hub_plugins.list_upload import tables
@@ -308,14 +308,30 @@ async def _write(hub: Hub, env: str, upload_id: str, batch: _Batch) -> None:
     batch.rows, batch.errors = [], []
 
 
+async def _lock_file(conn: Any, env: str, flow_id: str, digest: str) -> None:
+    """Serialize, until the transaction ends, the duplicate check of one file for one flow: two
+    identical uploads finishing together must not both find no earlier one. SQLite: take its
+    write lock now; PostgreSQL: a transaction-level advisory lock on the (env, flow, file) key."""
+    if conn.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"list_upload\0{env}\0{flow_id}\0{digest}".encode()).digest()[:8],
+                             "big", signed=True)
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:
+        await lock_for_write(conn)
+
+
 async def _queue(
     hub: Hub, env: str, upload_id: str, flow_id: str, digest: str, allow_duplicate: bool
 ) -> dict[str, Any]:
     from hub_plugins.list_upload.service import get_upload
 
-    async with hub.db.connect() as conn:
+    stamp = now()
+    async with transaction(hub) as tx:
+        # The check and the state change in one transaction under the lock: an upload that
+        # finishes meanwhile either is seen here or sees this one.
+        await _lock_file(tx.conn, env, flow_id, digest)
         earlier = (
-            await conn.execute(
+            await tx.conn.execute(
                 select(U.id)
                 .where(
                     U.environment_id == env,
@@ -328,16 +344,14 @@ async def _queue(
                 .limit(1)
             )
         ).scalar()
-    if earlier is not None and not allow_duplicate:
-        raise UploadRefused(
-            409,
-            "query.allowDuplicate",
-            f"this file was already uploaded for flow {flow_id!r} as upload {earlier}; "
-            "set allowDuplicate=true to start it again",
-            {"earlierUploadId": earlier},
-        )
-    stamp = now()
-    async with transaction(hub) as tx:
+        if earlier is not None and not allow_duplicate:
+            raise UploadRefused(
+                409,
+                "query.allowDuplicate",
+                f"this file was already uploaded for flow {flow_id!r} as upload {earlier}; "
+                "set allowDuplicate=true to start it again",
+                {"earlierUploadId": earlier},
+            )
         await tx.conn.execute(
             update(tables.upload)
             .where(U.environment_id == env, U.id == upload_id)

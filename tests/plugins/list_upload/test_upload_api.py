@@ -238,6 +238,32 @@ async def test_the_same_file_again_is_a_409_naming_the_first_upload_unless_allow
     assert len(listing["uploads"]) == 3
 
 
+async def test_simultaneous_identical_uploads_start_once(hub, hub_client, hub_env, promo, limits, run_jobs):
+    import asyncio
+
+    limits(write_batch_rows=5)  # several transactions each, so the uploads interleave
+    body = csv_rows(40)
+    together = asyncio.Barrier(6)
+
+    async def pieces():  # each upload streams in pieces; the last ones are sent all at once
+        for start in range(0, len(body), 100):
+            if start + 100 >= len(body):
+                await together.wait()
+            yield body[start : start + 100].encode()
+
+    answers = await asyncio.gather(*(
+        hub_client.post(f"/v1/{hub_env.id}/uploads", params=MAPPING, content=pieces(),
+                        headers={**hub_env.headers(), "Content-Type": "text/csv"})
+        for _ in range(6)
+    ))
+    assert sorted(a.status_code for a in answers) == [202] + [409] * 5, [a.text for a in answers]
+    [accepted] = [a.json() for a in answers if a.status_code == 202]
+    assert all(a.json()["earlierUploadId"] == accepted["uploadId"] for a in answers if a.status_code == 409)
+    await run_jobs()
+    assert await count(hub, upload_tables.upload) == 1
+    assert await count(hub, tables.invocation) == 40
+
+
 async def test_multipart_form_fields_then_file(hub, hub_client, hub_env, promo, run_jobs):
     files = [
         ("flowConfigId", (None, "promo")),
