@@ -31,8 +31,14 @@ ACTED_EVENTS: tuple[str, ...] = (
 )
 """Analytics events that say the customer acted on a card."""
 
-CARD_LIMIT = 500
-"""Most cards of one state the customer page lists."""
+CARD_PAGE = 100
+"""Cards of one state and container the customer page lists at once; *Older cards* shows the next."""
+SCAN_PAGE = 200
+SCAN_PAGES = 10
+"""The card service filters by state, not by container: one page of the customer page reads the
+state's cards newest first, SCAN_PAGE at a time, keeping the container's, until it has CARD_PAGE
+of them or has read SCAN_PAGES pages. Either way the page ends at a keyset cursor, so older
+cards are always one link away and none is dropped."""
 
 # An icon per input type (the path data of a 16×16 line drawing), with the name a screen reader
 # reads for it.
@@ -113,20 +119,36 @@ async def flow_names(hub: Any, env: str) -> dict[str, str]:
     return {flow["flowConfigId"]: flow["name"] for flow in page["flows"]}
 
 
+async def container_cards(
+    hub: Any, env: str, user_id: str, state: str, container: str, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the customer's cards in ``state`` that target ``container``, newest first,
+    from ``cursor`` (the card service's keyset cursor); and the cursor of the next, older page."""
+    cards: list[dict[str, Any]] = []
+    for _ in range(SCAN_PAGES):
+        page = await card_service.list_cards(hub, env, user_id=user_id, statuses=[state], cursor=cursor,
+                                              limit=SCAN_PAGE)
+        cards += [c for c in page["cards"] if container in (c["targetStreamIds"] or [])]
+        cursor = page["nextCursor"]
+        if cursor is None or len(cards) >= CARD_PAGE:
+            break
+    return cards, cursor
+
+
 async def customer_cards(
-    hub: Any, env: str, user_id: str, state: str, container: str
-) -> list[dict[str, Any]]:
-    """The customer's cards in ``state`` that target ``container``, ordered as their feed orders
-    them (priority first, then newest), each with what staff need beside the preview."""
-    page = await card_service.list_cards(hub, env, user_id=user_id, statuses=[state], limit=CARD_LIMIT)
-    cards = [c for c in page["cards"] if container in (c["targetStreamIds"] or [])]
+    hub: Any, env: str, user_id: str, state: str, container: str, cursor: str | None = None
+) -> dict[str, Any]:
+    """A page of the customer's cards in ``state`` that target ``container`` (see
+    :data:`SCAN_PAGES`), ordered within it as their feed orders them (priority first, then
+    newest), each with what staff need beside the preview; and ``nextCursor`` of older cards."""
+    cards, next_cursor = await container_cards(hub, env, user_id, state, container, cursor)
     cards.sort(key=lambda c: c["publishedAt"] or c["createdAt"] or "", reverse=True)  # newest first,
     cards.sort(key=lambda c: c["priority"], reverse=True)  # then (stable) priority first
     ids = [c["cardInstanceId"] for c in cards]
     seen = await analytics_service.last_card_events(hub, env, user_id, ids, SEEN_EVENTS)
     acted = await analytics_service.last_card_events(hub, env, user_id, ids, ACTED_EVENTS)
     names = await flow_names(hub, env) if cards else {}
-    return [
+    return {"nextCursor": next_cursor, "cards": [
         {
             "id": c["cardInstanceId"],
             "title": card_title(c),
@@ -151,7 +173,7 @@ async def customer_cards(
             "preview": _preview(c),
         }
         for c in cards
-    ]
+    ]}
 
 
 def _preview(card: dict[str, Any]) -> dict[str, Any]:

@@ -76,13 +76,22 @@ async def _cards_context(request: Request[Any, Any, Any], env: str, user_id: str
         poll = customer_url(
             env, user_id, state=state, container=container, awaiting=awaiting, tries=tries + 1
         )
+    cursor = query.get("cursor") or None
+    try:
+        page = await cc_data.customer_cards(hub, env, user_id, state, container, cursor)
+    except ValueError:  # a cursor that is not one of ours: start from the newest
+        cursor = None
+        page = await cc_data.customer_cards(hub, env, user_id, state, container)
     return {
         "user_id": user_id,
         "state": state,
         "states": cc_data.STATES,
         "container": container,
         "containers": containers,
-        "cards": await cc_data.customer_cards(hub, env, user_id, state, container),
+        "cards": page["cards"],
+        "cursor": cursor,
+        "older_url": customer_url(env, user_id, state=state, container=container, cursor=page["nextCursor"])
+        if page["nextCursor"] else None,
         "poll": poll,
         "tabs": [
             {"state": s, "url": customer_url(env, user_id, state=s, container=container)}

@@ -543,3 +543,53 @@ async def test_user_ids_are_quoted_in_the_pages_links(hub, hub_env, signed_in):
     quoted = "/ui/acme/customers/ada%20lovelace%40example.com"
     assert f'href="{quoted}?state=snoozed&amp;container=default"' in page.text
     assert f'action="{quoted}"' in page.text
+
+
+# --- many cards ---------------------------------------------------------------------------
+
+
+async def copy_card(hub: Any, card_id: str, count: int, container: str = "default") -> None:
+    """``count`` copies of a card, each a second newer than the last, headlined ``Bulk card <n>``."""
+    from sqlalchemy import insert, select
+
+    from hub.db import tables
+
+    async with hub.db.begin() as conn:
+        found = await conn.execute(select(tables.card).where(tables.card.c.id == card_id))
+        row = dict(found.mappings().one())
+        copies = []
+        for n in range(count):
+            content = {**row["content"], "elements": [{"type": "headline", "text": f"Bulk card {n}"}]}
+            at = row["created_at"] + timedelta(seconds=n + 1)
+            copies.append({**row, "id": f"bulk-{n:04d}", "lifecycle_id": f"bulk-{n:04d}", "content": content,
+                           "streams": [container], "created_at": at, "updated_at": at, "published_at": at})
+        await conn.execute(insert(tables.card), copies)
+
+
+async def test_every_card_of_a_state_is_reachable_page_by_page_whatever_the_container(
+    hub, hub_env, run_jobs, signed_in
+):
+    cards = await customer_world(hub, run_jobs)
+    await copy_card(hub, cards["active"]["cardInstanceId"], 520)  # all newer than the offer card
+    viewer = await signed_in("vi@example.com", ["customer_center:view"])
+    # The offers container's one active card is older than 520 active cards elsewhere: still shown.
+    offers = await viewer.get("/ui/acme/customers/u1?state=active&container=offers")
+    assert f'data-card-id="{cards["offer"]["cardInstanceId"]}"' in offers.text
+    assert "Older cards" not in offers.text
+    # The default container, page by page through "Older cards", newest first: every card once.
+    seen: list[str] = []
+    url = "/ui/acme/customers/u1?state=active&container=default"
+    pages = 0
+    while url:
+        page = await viewer.get(url, headers={"HX-Request": "true", "HX-Target": "cc-cards"})
+        assert page.status_code == 200 and 'id="cc-cards"' in page.text
+        seen += re.findall(r'<li class="cc-card" data-card-id="([^"]+)"', page.text)
+        older = re.search(r'<a href="([^"]+)" hx-get="[^"]+"[^>]*>Older cards</a>', page.text)
+        url = older.group(1).replace("&amp;", "&") if older else ""
+        pages += 1
+        assert pages < 10
+    assert pages > 1 and len(seen) == len(set(seen)) == 521
+    assert {f"bulk-{n:04d}" for n in range(520)} | {cards["active"]["cardInstanceId"]} == set(seen)
+    assert "Newest cards" in page.text and "No older" not in page.text
+    bogus = await viewer.get("/ui/acme/customers/u1?state=active&cursor=not-a-cursor")
+    assert bogus.status_code == 200 and 'data-card-id="bulk-0519"' in bogus.text
