@@ -5,11 +5,11 @@
 | 404 UNREGISTERED                             | invalid_device  |
 | 400 INVALID_ARGUMENT about the token         | invalid_device  |
 | 400 INVALID_ARGUMENT about anything else     | failed          |
-| 403 SENDER_ID_MISMATCH                       | failed          |
+| 403 SENDER_ID_MISMATCH                       | invalid_device  |
 | 401/403 THIRD_PARTY_AUTH_ERROR               | failed          |
 | 401 otherwise                                | refresh the access token once and resend (the
 |                                              | caller); a second 401 is failed |
-| 429 QUOTA_EXCEEDED                           | retry, retryAfter = Retry-After or 60 s |
+| 429 QUOTA_EXCEEDED                           | retry, retryAfter = max(60 s, Retry-After) |
 | 500, 503 and other 5xx; network errors        | retry, retryAfter = Retry-After or None |
 | any other 4xx                                | failed          |
 """
@@ -25,6 +25,8 @@ import httpx
 
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
+QUOTA_MIN_WAIT = 60.0
+"""§4: after QUOTA_EXCEEDED back off at least a minute, whatever ``Retry-After`` says."""
 
 
 @dataclass(frozen=True)
@@ -100,21 +102,25 @@ def result(status: str, detail: str, *, retry_after: float | None = None,
 
 
 def classify(response: httpx.Response, failure: FcmFailure, quota_retry_seconds: float) -> dict[str, Any]:
-    """The result for an error answer other than a 401 that a new access token may cure."""
+    """The result for an error answer other than a 401 that a new access token may cure.
+
+    A 429 waits the longest of :data:`QUOTA_MIN_WAIT`, ``quota_retry_seconds`` and
+    ``Retry-After`` (the dispatcher's backoff with jitter applies on top when it is longer).
+    """
     code, http = failure.code, failure.http_status
     said = f"FCM answered {http} {code}" + (f": {failure.message}" if failure.message else "")
     if code == "UNREGISTERED":
         return result("invalid_device", f"FCM answered {http} UNREGISTERED: the token is no longer valid")
+    if code == "SENDER_ID_MISMATCH":
+        return result("invalid_device", said + " (the token belongs to another Firebase project than "
+                                               "this environment's service account)")
     if http == 400 and failure.about_token:
         return result("invalid_device", said)
     if http == 429 or code == "QUOTA_EXCEEDED":
-        wait = retry_after(response)
-        return result("retry", said, retry_after=quota_retry_seconds if wait is None else wait)
+        wait = max(QUOTA_MIN_WAIT, quota_retry_seconds, retry_after(response) or 0.0)
+        return result("retry", said, retry_after=wait)
     if http >= 500 or code in ("UNAVAILABLE", "INTERNAL"):
         return result("retry", said, retry_after=retry_after(response))
-    if code == "SENDER_ID_MISMATCH":
-        return result("failed", said + " (the token belongs to another Firebase project than this "
-                                       "environment's service account)")
     if code == "THIRD_PARTY_AUTH_ERROR":
         return result("failed", said + " (the APNs certificate or web push key in the Firebase project "
                                        "is missing or invalid)")

@@ -27,7 +27,8 @@ class PushFcmSettings(msgspec.Struct, kw_only=True, frozen=True):
     token_lifetime_seconds: int = 3600
     """HUB_PUSH_FCM_TOKEN_LIFETIME_SECONDS: lifetime asked for in the signed JWT (3600 at most)."""
     quota_retry_seconds: float = 60.0
-    """HUB_PUSH_FCM_QUOTA_RETRY_SECONDS: retryAfter reported for a 429 without a Retry-After header."""
+    """HUB_PUSH_FCM_QUOTA_RETRY_SECONDS: the least a 429 waits before the next try (a longer
+    Retry-After wins); below 60 it is 60, as PROTOCOLS.md §4 asks."""
     config_cache_seconds: float = 5.0
     """HUB_PUSH_FCM_CONFIG_CACHE_SECONDS: how long a process reuses an environment's FCM config:
     a change or removal reaches every process within this."""

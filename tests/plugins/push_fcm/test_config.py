@@ -167,7 +167,7 @@ async def test_secrets_never_reach_logs(push, google, hub, hub_client, hub_env, 
         assert (await push.send())["status"] == "sent"
         google.fcm.fail("UNAUTHENTICATED")
         assert (await push.send())["status"] == "sent"
-        google.fcm.fail("SENDER_ID_MISMATCH")
+        google.fcm.fail("THIRD_PARTY_AUTH_ERROR")
         assert (await push.send())["status"] == "failed"
     finally:
         structlog.configure(**saved[0])

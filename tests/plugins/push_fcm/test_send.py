@@ -166,13 +166,14 @@ async def test_a_second_401_fails_without_a_third_try(push, google):
     ("UNREGISTERED", None, "invalid_device", None),
     ("INVALID_ARGUMENT", None, "invalid_device", None),  # about the token
     ("INVALID_ARGUMENT_DATA", None, "failed", None),  # about our message: not the device's fault
-    ("QUOTA_EXCEEDED", 30, "retry", 30.0),
-    ("QUOTA_EXCEEDED", None, "retry", 60.0),  # back off at least a minute
+    ("QUOTA_EXCEEDED", 30, "retry", 60.0),  # back off at least a minute, whatever Retry-After says
+    ("QUOTA_EXCEEDED", 90, "retry", 90.0),  # ... and no sooner than Retry-After
+    ("QUOTA_EXCEEDED", None, "retry", 60.0),
     ("INTERNAL", 7, "retry", 7.0),
     ("INTERNAL", None, "retry", None),
     ("UNAVAILABLE", 2.5, "retry", 2.5),
     ("UNAVAILABLE", None, "retry", None),
-    ("SENDER_ID_MISMATCH", None, "failed", None),
+    ("SENDER_ID_MISMATCH", None, "invalid_device", None),  # another project's token
     ("THIRD_PARTY_AUTH_ERROR", None, "failed", None),
 ])
 async def test_each_fcm_error_maps_to_the_contract(push, google, code, retry_after, status, wait):
