@@ -84,6 +84,20 @@ def hub_register_step_types(register: Callable[[StepType], None]) -> None:
 
 
 @hookspec
+def hub_register_push_platforms(register: Callable[[str], None]) -> None:
+    """Add push platforms besides Hub's ``ios``, ``android`` and ``web``.
+
+    Call ``register(name)`` with a lowercase name (letters, digits, ``_``, ``-``; at most 32),
+    for example ``register("pager")``. A flow's ``push`` step may then name it in ``platforms``
+    and a card template's push in ``push.extraPlatforms``; Hub asks ``hub_push_devices`` for
+    devices on it and ``hub_send_push`` sends to them, so the plugin that registers a platform
+    also answers those two hooks for its devices. Card display platforms (``platforms``,
+    ``targetPlatforms``) stay ``web``, ``ios`` and ``android``: the SDKs render cards. A name
+    Hub has, or one two plugins register, is an error at start-up.
+    """
+
+
+@hookspec
 def hub_register_settings(register: Callable[[str, type], None]) -> None:
     """Declare a plugin's settings.
 

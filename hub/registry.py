@@ -1,4 +1,5 @@
-"""What plugins registered at start-up: routes, jobs, step types, settings, UI entries.
+"""What plugins registered at start-up: routes, jobs, step types, push platforms, settings, UI
+entries.
 
 Built once per process by :func:`collect` and kept on the :class:`hub.app.Hub`; nothing here is
 global, so two Hubs with different plugins can live in one test process.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import tomllib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Any
 import msgspec
 import pluggy
 
+from hub.core.flow_steps import PUSH_PLATFORMS as BUILT_IN_PUSH_PLATFORMS
 from hub.settings import Settings, SettingsError, load_struct
 
 
@@ -56,6 +59,9 @@ class UiEntry:
     plugin: str = ""
 
 
+PUSH_PLATFORM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
 class RegistrationError(RuntimeError):
     """Two plugins registered the same name, or a registration is malformed."""
 
@@ -65,6 +71,8 @@ class Registry:
     routes: list[tuple[str, Any]] = field(default_factory=list)
     jobs: dict[str, JobRegistration] = field(default_factory=dict)
     step_types: dict[str, StepType] = field(default_factory=dict)
+    push_platforms: dict[str, str] = field(default_factory=dict)
+    """Push platforms plugins added (``hub_register_push_platforms``), name to plugin."""
     settings_types: dict[str, type[msgspec.Struct]] = field(default_factory=dict)
     ui: dict[str, UiEntry] = field(default_factory=dict)
 
@@ -139,6 +147,20 @@ def collect(pm: pluggy.PluginManager) -> Registry:
 
         return register
 
+    def push_platforms(plugin: str) -> Callable[[str], None]:
+        def register(name: str) -> None:
+            if not isinstance(name, str) or not PUSH_PLATFORM_NAME.fullmatch(name):
+                raise RegistrationError(f"{plugin}: push platform {name!r} must be 1-32 lowercase letters, "
+                                        "digits, '_' or '-', starting with a letter")
+            if name in BUILT_IN_PUSH_PLATFORMS:
+                raise RegistrationError(f"{plugin}: push platform {name!r} is built in")
+            if name in registry.push_platforms:
+                raise RegistrationError(f"push platform {name!r} registered by {plugin} and by "
+                                        f"{registry.push_platforms[name]}")
+            registry.push_platforms[name] = plugin
+
+        return register
+
     def settings(plugin: str) -> Callable[[str, type], None]:
         def register(name: str, struct: type) -> None:
             if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
@@ -180,6 +202,7 @@ def collect(pm: pluggy.PluginManager) -> Registry:
     _each_impl(pm, "hub_register_routes", routes)
     _each_impl(pm, "hub_register_jobs", jobs)
     _each_impl(pm, "hub_register_step_types", step_types)
+    _each_impl(pm, "hub_register_push_platforms", push_platforms)
     _each_impl(pm, "hub_register_settings", settings)
     _each_impl(pm, "hub_register_ui", ui)
     return registry

@@ -158,7 +158,7 @@ async def create_flow(hub: HubDep, env: FromPath[str], data: JSONBody[CreateFlow
 async def flow_schema(hub: HubDep, env: FromPath[str]) -> dict[str, Any]:
     """The schema checks the shape only: creating or updating a flow also checks references,
     reachability, cycles, placeholders and expressions."""
-    return core.json_schema(service.step_types(hub))
+    return core.json_schema(service.step_types(hub), service.push_platforms(hub))
 
 
 @get("/v1/{env:str}/flows/{flow_id:str}", opt=READ, tags=TAGS,

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from hub.core.customers import FieldIssue
+from hub.core.flow_steps import check_push_platforms
 from hub.core.templates import DURATION_SCHEMA, format_duration, parse_duration, render, render_text
 
 ELEMENT_TYPES = ("headline", "text", "image", "button", "input")
@@ -26,6 +27,7 @@ BUTTON_ACTIONS = ("submit", "dismiss", "snooze", "link", "custom")
 PLATFORMS = ("web", "ios", "android")
 TEMPLATE_KEYS = ("id", "name", "priority", "expiresIn", "embargoFor", "streams", "platforms",
                  "elements", "push")
+PUSH_KEYS = ("title", "body", "extraPlatforms")
 TEMPLATE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 INPUT_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 STREAM_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
@@ -112,8 +114,13 @@ def _check_string_list(value: Any, path: str, allowed: Sequence[str] | None = No
     return issues
 
 
-def parse_card_template(raw: Any, path: str) -> tuple[CardTemplate | None, list[FieldIssue]]:
-    """A card template from its JSON form, or every issue with it (paths under ``path``)."""
+def parse_card_template(raw: Any, path: str, push_platforms: Sequence[str] = ()
+                        ) -> tuple[CardTemplate | None, list[FieldIssue]]:
+    """A card template from its JSON form, or every issue with it (paths under ``path``).
+
+    ``push_platforms`` are the push platforms plugins added: the template's push may name them in
+    ``extraPlatforms`` (the card's push goes to its own platforms and to those).
+    """
     if not isinstance(raw, Mapping):
         return None, [FieldIssue(path, "must be an object")]
     issues = _unknown_keys(raw, TEMPLATE_KEYS, path)
@@ -138,17 +145,27 @@ def parse_card_template(raw: Any, path: str) -> tuple[CardTemplate | None, list[
         if not isinstance(push, Mapping):
             issues.append(FieldIssue(f"{path}.push", 'must be an object {"title", "body"}'))
         else:
-            issues += _unknown_keys(push, ("title", "body"), f"{path}.push")
+            issues += _unknown_keys(push, PUSH_KEYS, f"{path}.push")
             for key in ("title", "body"):
                 if not _is_text(push.get(key)) or not push.get(key):
                     issues.append(FieldIssue(f"{path}.push.{key}", "must be a non-empty string"))
+            if "extraPlatforms" in push:
+                issues += check_push_platforms(push["extraPlatforms"], f"{path}.push.extraPlatforms",
+                                               push_platforms, built_in=False)
     if issues:
         return None, issues
     return CardTemplate(
         id=str(template_id), name=str(name), priority=int(priority), expires_in=expires_in,
         embargo_for=embargo_for, streams=list(streams), platforms=list(platforms), elements=elements,
-        push={"title": push["title"], "body": push["body"]} if push is not None else None,
+        push=_push_template(push) if push is not None else None,
     ), []
+
+
+def _push_template(push: Mapping[str, Any]) -> dict[str, Any]:
+    clean = {"title": push["title"], "body": push["body"]}
+    if "extraPlatforms" in push:
+        clean["extraPlatforms"] = list(dict.fromkeys(push["extraPlatforms"]))
+    return clean
 
 
 def template_to_json(template: CardTemplate) -> dict[str, Any]:
@@ -365,7 +382,8 @@ def render_card(template: CardTemplate, context: Mapping[str, Any]) -> dict[str,
         elements.append(rendered)
     push = None
     if template.push is not None:
-        push = {key: render_text(value, context) for key, value in template.push.items()}
+        push = {key: render_text(value, context) if key in ("title", "body") else list(value)
+                for key, value in template.push.items()}
     return {"templateId": template.id, "name": template.name, "elements": elements, "push": push}
 
 
@@ -503,6 +521,8 @@ def template_schema() -> dict[str, Any]:
             "push": {"anyOf": [{"type": "null"}, {
                 "type": "object", "additionalProperties": False, "required": ["title", "body"],
                 "properties": {"title": {"type": "string", "minLength": 1},
-                               "body": {"type": "string", "minLength": 1}}}]},
+                               "body": {"type": "string", "minLength": 1},
+                               "extraPlatforms": {"type": "array", "minItems": 1, "items": {
+                                   "type": "string", "not": {"enum": list(PLATFORMS)}}}}}]},
         },
     }

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from hub.core.customers import FIELD_NAME, check_tag
@@ -92,7 +93,27 @@ def _card(raw: Mapping[str, Any], path: str, issues: list[Issue]) -> dict[str, A
     return {"template": raw.get("template")}
 
 
-def _push(raw: Mapping[str, Any], path: str, issues: list[Issue]) -> dict[str, Any]:
+def check_push_platforms(value: Any, path: str, extra_platforms: Sequence[str], *,
+                         built_in: bool = True) -> list[Issue]:
+    """Issues with a list of push platforms: Hub's own (unless ``built_in`` is false) and the
+    ``extra_platforms`` plugins added (``hub_register_push_platforms``); repeats are harmless."""
+    allowed = [*PUSH_PLATFORMS, *extra_platforms] if built_in else list(extra_platforms)
+    if not isinstance(value, list) or not value:
+        return [Issue(path, f"must be a non-empty list of push platforms ({', '.join(allowed) or 'none'})")]
+    issues = []
+    for index, item in enumerate(value):
+        where = f"{path}[{index}]"
+        if not built_in and item in PUSH_PLATFORMS:
+            issues.append(Issue(where, f"{item!r} is a card platform: list it in the template's platforms"))
+        elif not isinstance(item, str) or item not in allowed:
+            known = ", ".join(allowed) if allowed else "none is installed"
+            issues.append(Issue(where, f"unknown push platform {item!r} (known: {known}; a plugin adds "
+                                       "one with hub_register_push_platforms)"))
+    return issues
+
+
+def _push(raw: Mapping[str, Any], path: str, issues: list[Issue],
+          extra_platforms: Sequence[str] = ()) -> dict[str, Any]:
     _text(raw.get("title"), f"{path}.title", issues)
     _text(raw.get("body"), f"{path}.body", issues)
     data = raw.get("data", {})
@@ -101,9 +122,9 @@ def _push(raw: Mapping[str, Any], path: str, issues: list[Issue]) -> dict[str, A
         issues.append(Issue(f"{path}.data", "must be an object of string values"))
         data = {}
     platforms = raw.get("platforms", list(PUSH_PLATFORMS))
-    if (not isinstance(platforms, list) or not platforms
-            or not all(isinstance(p, str) and p in PUSH_PLATFORMS for p in platforms)):
-        issues.append(Issue(f"{path}.platforms", f"must be a non-empty list of {', '.join(PUSH_PLATFORMS)}"))
+    platform_issues = check_push_platforms(platforms, f"{path}.platforms", extra_platforms)
+    if platform_issues:
+        issues += platform_issues
         platforms = list(PUSH_PLATFORMS)
     priority = raw.get("priority", "high")
     if priority not in ("high", "normal"):
@@ -241,11 +262,13 @@ _CHECKERS = {"card": _card, "push": _push, "delay": _delay, "wait_for": _wait_fo
 
 
 def parse_step_config(type_: str, raw: Mapping[str, Any], path: str,
-                      schema: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[Issue]]:
+                      schema: Mapping[str, Any] | None = None,
+                      push_platforms: Sequence[str] = ()) -> tuple[dict[str, Any], list[Issue]]:
     """The normalised config of a step from its JSON object, and every issue with it.
 
     ``raw`` is the whole step (``id``, ``type`` and ``next`` are skipped); ``schema`` is the JSON
-    Schema of a plugin type's config (ignored for built-in types).
+    Schema of a plugin type's config (ignored for built-in types); ``push_platforms`` are the
+    push platforms plugins added, which a push step may name besides Hub's own.
     """
     fields = {key: value for key, value in raw.items() if key not in COMMON_KEYS}
     issues: list[Issue] = []
@@ -254,7 +277,8 @@ def parse_step_config(type_: str, raw: Mapping[str, Any], path: str,
         issues += [Issue(f"{path}.{key}", f"unknown key for a {type_} step"
                                           + (f" (expected {', '.join(allowed)})" if allowed else ""))
                    for key in fields if key not in allowed]
-        config = _CHECKERS[type_](fields, path, issues)
+        checker = partial(_push, extra_platforms=push_platforms) if type_ == "push" else _CHECKERS[type_]
+        config = checker(fields, path, issues)
         return config, issues
     strict = dict(schema or {})
     strict.setdefault("type", "object")
@@ -375,14 +399,16 @@ def _search(pattern: str, value: str) -> bool:
 STEP_ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": f"^{STEP_ID.pattern}$"}
 
 
-def step_field_schemas() -> dict[str, dict[str, Any]]:
-    """``{type: {"properties": ..., "required": [...]}}`` for the built-in steps' own fields."""
+def step_field_schemas(push_platforms: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+    """``{type: {"properties": ..., "required": [...]}}`` for the built-in steps' own fields
+    (a push step's platforms: Hub's and ``push_platforms``, the ones plugins added)."""
     string = {"type": "string"}
     return {
         "card": {"properties": {"template": string}, "required": ["template"]},
         "push": {"properties": {"title": string, "body": string,
                                 "data": {"type": "object", "additionalProperties": string},
-                                "platforms": {"type": "array", "items": {"enum": list(PUSH_PLATFORMS)},
+                                "platforms": {"type": "array",
+                                              "items": {"enum": [*PUSH_PLATFORMS, *push_platforms]},
                                               "minItems": 1, "default": list(PUSH_PLATFORMS)},
                                 "priority": {"enum": ["high", "normal"], "default": "high"},
                                 "allowFailure": {"type": "boolean", "default": False}},

@@ -11,7 +11,7 @@ defined variable or an existing step. :func:`to_json` gives the JSON form back;
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -121,12 +121,13 @@ class FlowDefinition(msgspec.Struct, kw_only=True, frozen=True):
 # --- parsing ----------------------------------------------------------------------------------
 
 
-def parse_definition(raw: Any, step_types: Mapping[str, Mapping[str, Any]] | None = None
-                     ) -> FlowDefinition:
+def parse_definition(raw: Any, step_types: Mapping[str, Mapping[str, Any]] | None = None,
+                     push_platforms: Sequence[str] = ()) -> FlowDefinition:
     """The checked definition from its JSON form; raises :class:`FlowError` with all issues.
 
     ``step_types`` maps a plugin step type's name to the JSON Schema of its config; built-in
-    type names cannot be overridden.
+    type names cannot be overridden. ``push_platforms`` are the push platforms plugins added
+    (``hub_register_push_platforms``): push steps and card templates' pushes may name them.
     """
     if not isinstance(raw, Mapping):
         raise FlowError([FieldIssue("definition", "must be a JSON object")])
@@ -139,12 +140,15 @@ def parse_definition(raw: Any, step_types: Mapping[str, Mapping[str, Any]] | Non
         issues.append(FieldIssue("description", f"must be a string of at most {DESCRIPTION_MAX} characters"))
     variables, variable_names = _parse_list(raw, "variables", MAX_VARIABLES, parse_variable, "name",
                                             "variable", issues)
-    templates, template_ids = _parse_list(raw, "cardTemplates", MAX_TEMPLATES, parse_card_template, "id",
+    def parse_template(item: Any, path: str) -> tuple[CardTemplate | None, list[FieldIssue]]:
+        return parse_card_template(item, path, push_platforms)
+
+    templates, template_ids = _parse_list(raw, "cardTemplates", MAX_TEMPLATES, parse_template, "id",
                                           "card template", issues)
     plugin_types = {k: v for k, v in (step_types or {}).items() if k not in STEP_TYPES}
 
     def parse_step(item: Any, path: str) -> tuple[Step | None, list[FieldIssue]]:
-        return _parse_step(item, path, plugin_types)
+        return _parse_step(item, path, plugin_types, push_platforms)
 
     steps, step_ids = _parse_list(raw, "steps", MAX_STEPS, parse_step, "id", "step", issues)
     if "steps" not in raw:
@@ -205,8 +209,8 @@ def _parse_list(raw: Mapping[str, Any], key: str, limit: int, parse: Any, id_key
     return parsed, ids
 
 
-def _parse_step(raw: Any, path: str, plugin_types: Mapping[str, Mapping[str, Any]]
-                ) -> tuple[Step | None, list[FieldIssue]]:
+def _parse_step(raw: Any, path: str, plugin_types: Mapping[str, Mapping[str, Any]],
+                push_platforms: Sequence[str]) -> tuple[Step | None, list[FieldIssue]]:
     if not isinstance(raw, Mapping):
         return None, [FieldIssue(path, "must be an object")]
     issues: list[FieldIssue] = []
@@ -223,7 +227,8 @@ def _parse_step(raw: Any, path: str, plugin_types: Mapping[str, Mapping[str, Any
             issues.append(FieldIssue(f"{path}.next", f"a {type_} step takes no next ({hint})"))
         elif not isinstance(next_, str) or not STEP_ID.fullmatch(next_):
             issues.append(FieldIssue(f"{path}.next", "must be a step id or null"))
-    config, config_issues = parse_step_config(str(type_), raw, path, plugin_types.get(str(type_)))
+    config, config_issues = parse_step_config(str(type_), raw, path, plugin_types.get(str(type_)),
+                                              push_platforms)
     issues += config_issues
     if issues:
         return None, issues
@@ -404,15 +409,17 @@ def to_json(definition: FlowDefinition) -> dict[str, Any]:
     }
 
 
-def json_schema(step_types: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """JSON Schema (2020-12) of the JSON form; ``step_types`` adds plugin step types.
+def json_schema(step_types: Mapping[str, Mapping[str, Any]] | None = None,
+                push_platforms: Sequence[str] = ()) -> dict[str, Any]:
+    """JSON Schema (2020-12) of the JSON form; ``step_types`` adds plugin step types and
+    ``push_platforms`` the push platforms plugins added.
 
     The schema describes the shape; :func:`parse_definition` also checks what a schema cannot
     (references, reachability, cycles, placeholders, expressions).
     """
     common = {"id": STEP_ID_SCHEMA, "next": {"anyOf": [STEP_ID_SCHEMA, {"type": "null"}]}}
     variants = []
-    fields = dict(step_field_schemas())
+    fields = dict(step_field_schemas(push_platforms))
     for name, schema in (step_types or {}).items():
         if name not in fields:
             fields[name] = {"properties": dict(schema.get("properties", {})),

@@ -56,6 +56,29 @@ def payload_error(title: str, body: str, data: Mapping[str, str]) -> str | None:
     return None
 
 
+def card_data(notification_detail: Mapping[str, Any] | None, card_id: str, scenario: str,
+              instance_id: str | None) -> dict[str, str]:
+    """The ``data`` of a card's push: the invocation's ``notificationDetail``, then the card's ids
+    and the scenario (which win over a detail of the same name)."""
+    data = data_strings(notification_detail)
+    data.update({"cardInstanceId": card_id, "notificationScenario": scenario})
+    if instance_id:
+        data["flowInstanceId"] = instance_id
+    return data
+
+
+def card_payload_error(push: Mapping[str, Any], notification_detail: Mapping[str, Any] | None,
+                       card_id: str, instance_id: str | None) -> str | None:
+    """Why a card's push template, as rendered, is too large to send in any scenario, or ``None``.
+
+    Checked when the card is made, so the flow's card step fails with the reason: the longest
+    scenario name counts, so a card that passes can also be pushed again when it is unsnoozed.
+    """
+    longest = max(SCENARIOS, key=len)
+    return payload_error(str(push.get("title") or ""), str(push.get("body") or ""),
+                         card_data(notification_detail, card_id, longest, instance_id))
+
+
 def priority_for(card_priority: int | None) -> str:
     """Cards of priority 7 and above wake the device (``high``); the rest are ``normal``."""
     return "high" if card_priority is not None and card_priority >= 7 else "normal"

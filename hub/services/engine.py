@@ -27,6 +27,7 @@ from hub.core.cards import render_card
 from hub.core.clock import now as clock_now
 from hub.core.expressions import Expression, compile_expression
 from hub.core.flows import FlowDefinition, Step
+from hub.core.push import card_payload_error
 from hub.db import bulk_insert, lock_for_write, tables
 from hub.hookspecs import hookimpl
 from hub.logging import get_logger
@@ -228,6 +229,12 @@ class Run:
         invocation = self.invocations[inst["invocation_id"]]
         content = render_card(template, self._context(inst, customer))
         card_id = card_service.card_id_for(inst["id"], step.id, visit)
+        if content["push"] is not None:
+            # As a push step does: a push no provider would accept fails the step, with the reason.
+            error = card_payload_error(content["push"], invocation["payload"].get("notificationDetail"),
+                                       card_id, inst["id"])
+            if error is not None:
+                raise StepFailed(f"step {step.id!r}: the push of card template {template.id!r}: {error}")
         options = _card_options(invocation["payload"].get("cardOptions") or {})
         self.cards.append(card_service.new_card_row(
             env=self.env, card_id=card_id, user_id=inst["user_id"], template=template,

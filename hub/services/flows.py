@@ -18,7 +18,7 @@ import re
 import secrets
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import bindparam, func, select, update
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.core import flows as core
 from hub.core.clock import now
 from hub.core.customers import FieldIssue
+from hub.core.flow_steps import PUSH_PLATFORMS
 from hub.core.flows import FlowDefinition
 from hub.db import lock_for_write, tables
 
@@ -93,6 +94,12 @@ def step_types(hub: Hub) -> dict[str, Mapping[str, Any]]:
     return {name: st.schema for name, st in hub.registry.step_types.items()}
 
 
+def push_platforms(hub: Hub) -> list[str]:
+    """The push platforms plugins added (``hub_register_push_platforms``), which push steps and
+    card templates' pushes may name besides ``ios``, ``android`` and ``web``."""
+    return sorted(hub.registry.push_platforms)
+
+
 def check_flow_id(value: Any, field: str = "id") -> list[FieldIssue]:
     """Issues with a client-given flowConfigId (none when it is usable)."""
     if not isinstance(value, str) or not FLOW_ID.match(value):
@@ -107,12 +114,14 @@ def new_flow_id() -> str:
     return "fl_" + secrets.token_hex(8)
 
 
-def parse(raw: Any, types: Mapping[str, Mapping[str, Any]], field: str = "definition") -> FlowDefinition:
-    """Parse a definition; :class:`InvalidFlow` names each issue under ``field``."""
+def parse(raw: Any, types: Mapping[str, Mapping[str, Any]], field: str = "definition",
+          platforms: Sequence[str] = ()) -> FlowDefinition:
+    """Parse a definition (``platforms``: the push platforms plugins added); :class:`InvalidFlow`
+    names each issue under ``field``."""
     if not isinstance(raw, dict):
         raise InvalidFlow([FieldIssue(field, "must be an object")])
     try:
-        return core.parse_definition(raw, types)
+        return core.parse_definition(raw, types, platforms)
     except core.FlowError as exc:
         raise InvalidFlow([FieldIssue(f"{field}.{i.field}" if i.field not in ("", "definition") else field,
                                       i.reason) for i in exc.issues]) from None
@@ -125,9 +134,23 @@ def _stored_step_types(stored: Mapping[str, Any]) -> dict[str, Mapping[str, Any]
     return {name: {} for name in names if isinstance(name, str) and name not in core.STEP_TYPES}
 
 
+def _stored_push_platforms(stored: Mapping[str, Any]) -> list[str]:
+    """The push platforms a stored definition names: it was checked when saved, so they are
+    accepted again (their plugin may be gone since; its devices then get no push)."""
+    named: set[str] = set()
+    for step in stored.get("steps", []):
+        if isinstance(step, dict) and step.get("type") == "push" and isinstance(step.get("platforms"), list):
+            named.update(p for p in step["platforms"] if isinstance(p, str))
+    for template in stored.get("cardTemplates", []):
+        push = template.get("push") if isinstance(template, dict) else None
+        if isinstance(push, dict) and isinstance(push.get("extraPlatforms"), list):
+            named.update(p for p in push["extraPlatforms"] if isinstance(p, str))
+    return sorted(named - set(PUSH_PLATFORMS))
+
+
 def read_stored(stored: Mapping[str, Any]) -> FlowDefinition:
     """The :class:`FlowDefinition` of a stored (already checked) definition."""
-    return core.parse_definition(dict(stored), _stored_step_types(stored))
+    return core.parse_definition(dict(stored), _stored_step_types(stored), _stored_push_platforms(stored))
 
 
 # Parsed published versions, per database engine (so two Hubs in one process, as in tests,
@@ -350,7 +373,7 @@ async def create_flow(hub: Hub, env: str, definition: Any, flow_id: str | None =
     """
     issues = check_flow_id(flow_id) if flow_id is not None else []
     try:
-        defn = parse(definition, step_types(hub))
+        defn = parse(definition, step_types(hub), platforms=push_platforms(hub))
     except InvalidFlow as exc:
         issues += exc.issues
     if issues:
@@ -406,7 +429,7 @@ async def update_draft(hub: Hub, env: str, flow_id: str, definition: Any, *,
 
     Raises :class:`FlowNotFound`, :class:`FlowArchived` or :class:`InvalidFlow`.
     """
-    defn = parse(definition, step_types(hub))
+    defn = parse(definition, step_types(hub), platforms=push_platforms(hub))
     async with hub.db.begin() as conn:
         row = await _locked_for_edit(conn, env, flow_id)
         version = await _write_draft(conn, env, row, defn)
@@ -426,7 +449,7 @@ async def publish(hub: Hub, env: str, flow_id: str, *, on_write: OnWrite = None)
         if row.draft_version is None:
             raise NoDraft(f"flow {flow_id!r} has no draft to publish")
         draft = await _version_row(conn, env, flow_id, row.draft_version)
-        defn = parse(draft.definition, step_types(hub))
+        defn = parse(draft.definition, step_types(hub), platforms=push_platforms(hub))
         stamp = now()
         if row.published_version is not None:
             await conn.execute(update(tables.flow_version).where(

@@ -105,13 +105,13 @@ async def schedule_card_pushes(hub: Hub, tx: Transaction, env: str, cards: Seque
         if not push or card["status"] != "active":
             continue
         payload = (invocations or {}).get(card.get("invocation_id") or "", {}).get("payload") or {}
-        data = core.data_strings(payload.get("notificationDetail"))
-        data.update({"cardInstanceId": card["id"], "notificationScenario": scenario})
-        if card.get("instance_id"):
-            data["flowInstanceId"] = card["instance_id"]
+        data = core.card_data(payload.get("notificationDetail"), card["id"], scenario,
+                              card.get("instance_id"))
+        # The card's own platforms, and the push platforms of plugins its template names.
+        platforms = list(dict.fromkeys([*card["platforms"], *push.get("extraPlatforms", [])]))
         rows.append(notification_row(
             hub, nid=notification_id(card["id"], scenario, cause or ""), env=env, user_id=card["user_id"],
-            title=push["title"], body=push["body"], data=data, platforms=card["platforms"],
+            title=push["title"], body=push["body"], data=data, platforms=platforms,
             priority=core.priority_for(card.get("priority")), ttl=_ttl(hub, card.get("expires_at"), stamp),
             stamp=stamp, card_id=card["id"], scenario=scenario, instance_id=card.get("instance_id"),
             step_id=card.get("step_id")))

@@ -197,7 +197,7 @@ def test_update_customer_push_parallel_and_end_configs():
 
 @pytest.mark.parametrize(("step", "field"), [
     ({"type": "push", "title": "t", "body": "b", "platforms": []}, "steps[0].platforms"),
-    ({"type": "push", "title": "t", "body": "b", "platforms": ["huawei"]}, "steps[0].platforms"),
+    ({"type": "push", "title": "t", "body": "b", "platforms": ["huawei"]}, "steps[0].platforms[0]"),
     ({"type": "push", "title": "t", "body": "b", "priority": "urgent"}, "steps[0].priority"),
     ({"type": "push", "title": "t", "body": "b", "allowFailure": "yes"}, "steps[0].allowFailure"),
     ({"type": "delay"}, "steps[0].duration"),
@@ -715,3 +715,44 @@ def test_a_definition_without_steps_is_refused_naming_steps():
     with pytest.raises(FlowError) as error:
         parse_definition({"name": "x"})
     assert any(issue.field == "steps" and "required" in issue.reason for issue in error.value.issues)
+
+
+# --- push platforms plugins add (hub_register_push_platforms) ------------------------------------
+
+
+def test_a_push_step_may_name_a_platform_a_plugin_added_and_no_other():
+    step = {"id": "s", "type": "push", "title": "t", "body": "b", "platforms": ["android", "pager"]}
+    definition = parse_definition(minimal(step), push_platforms=["pager"])
+    assert definition.step("s").config["platforms"] == ["android", "pager"]
+    assert issues_of(minimal(step)) == [FieldIssue(
+        "steps[0].platforms[1]", "unknown push platform 'pager' (known: ios, android, web; a plugin adds "
+                                 "one with hub_register_push_platforms)")]
+    typo = {**step, "platforms": ["pagr"]}
+    assert issues_of(minimal(typo), push_platforms=["pager"]) == [FieldIssue(
+        "steps[0].platforms[0]", "unknown push platform 'pagr' (known: ios, android, web, pager; a plugin "
+                                 "adds one with hub_register_push_platforms)")]
+
+
+def test_a_card_push_names_extra_platforms_a_plugin_added_and_keeps_them_through_json():
+    raw = copy.deepcopy(BASE)
+    raw["cardTemplates"][0]["push"] = {"title": "Pay?", "body": "{{variables.amount}}",
+                                       "extraPlatforms": ["pager", "pager"]}
+    definition = parse_definition(raw, push_platforms=["pager"])
+    assert definition.template("ask").push == {"title": "Pay?", "body": "{{variables.amount}}",
+                                               "extraPlatforms": ["pager"]}
+    assert parse_definition(to_json(definition), push_platforms=["pager"]) == definition
+    raw["cardTemplates"][0]["push"]["extraPlatforms"] = ["ios", "pagr"]
+    assert issues_of(raw, push_platforms=["pager"]) == [
+        FieldIssue("cardTemplates[0].push.extraPlatforms[0]",
+                   "'ios' is a card platform: list it in the template's platforms"),
+        FieldIssue("cardTemplates[0].push.extraPlatforms[1]",
+                   "unknown push platform 'pagr' (known: pager; a plugin adds one with "
+                   "hub_register_push_platforms)")]
+    raw["cardTemplates"][0]["push"]["extraPlatforms"] = ["pager"]
+    assert fields_of(raw) == ["cardTemplates[0].push.extraPlatforms[0]"]  # no plugin added it
+
+
+def test_the_schema_lists_the_push_platforms_plugins_added():
+    push = next(v for v in json_schema(push_platforms=["pager"])["$defs"]["step"]["oneOf"]
+                if v["properties"]["type"] == {"const": "push"})
+    assert push["properties"]["platforms"]["items"] == {"enum": ["ios", "android", "web", "pager"]}

@@ -181,7 +181,15 @@ async def test_outside_the_customers_window_the_push_waits_for_it_in_their_timez
     assert sent["properties"]["rescheduledBasedOnEndUserPrefs"] is True
 
 
-async def test_a_card_closed_before_its_scheduled_push_cancels_it(flows, pager, hub, hub_env, clock):
+async def close_card(hub, env: str, card_id: str, how: str) -> None:
+    if how == "cancelled":
+        await card_service.cancel_cards(hub, env, [card_id], "the offer was withdrawn")
+    else:
+        await card_service.act(hub, env, card_id, "dismiss" if how == "dismissed" else "submit", user_id="fi")
+
+
+@pytest.mark.parametrize("how", ["dismissed", "completed", "cancelled"])
+async def test_a_card_closed_before_its_scheduled_push_cancels_it(flows, pager, hub, hub_env, clock, how):
     clock.set(datetime(2026, 12, 5, 23, 0, tzinfo=UTC))  # a Saturday
     weekend_off = {"notificationWindows": {"saturday": [], "sunday": []}}
     await flows.users({"userId": "fi", "preferences": weekend_off})
@@ -190,10 +198,12 @@ async def test_a_card_closed_before_its_scheduled_push_cancels_it(flows, pager, 
     card = await send_card(flows, "fi")
     [waiting] = await notifications(flows, userId="fi")
     assert waiting["dueAt"] == "2026-12-07T00:00:00Z"  # Monday, midnight UTC
-    await card_service.act(hub, hub_env.id, card["cardInstanceId"], "dismiss", user_id="fi")
+    await close_card(hub, hub_env.id, card["cardInstanceId"], how)
+    [closed] = await flows.cards(userId="fi")
+    assert closed["status"] == how
     [cancelled] = await notifications(flows, userId="fi")
     assert cancelled["status"] == "cancelled"
-    assert cancelled["detail"] == "the card was dismissed before its push was sent"
+    assert cancelled["detail"] == f"the card was {how} before its push was sent"
     clock.advance(days=2)
     await push_service.sweep_pushes({"hub": hub})
     await flows.run_jobs()
@@ -329,6 +339,21 @@ async def test_a_push_step_too_large_for_providers_fails_its_step_with_the_reaso
     [inst] = await instances_of(hub, hub_env.id, "big-nudge")
     assert inst["status"] == "failed"
     assert inst["error"].startswith("step 'nudge': the push payload is "), inst["error"]
+
+
+async def test_a_card_whose_push_is_too_large_for_providers_fails_its_step_with_the_reason(
+        flows, pager, hub, hub_env):
+    pager.add("nia", "t1")
+    await flows.publish("approve", PUSH_FLOW)
+    payload = {"variables": {"amount": "x" * 3000}, "notificationDetail": {"note": "y" * 900}}
+    await flows.start("approve", target={"usersById": ["nia"]}, payload=payload)
+    await flows.run_jobs()
+    [inst] = await instances_of(hub, hub_env.id, "approve")
+    assert inst["status"] == "failed"
+    reason = "step 'send': the push of card template 'approve': the push payload is "
+    assert inst["error"].startswith(reason), inst["error"]
+    assert await flows.cards(userId="nia") == [] and await notifications(flows, userId="nia") == []
+    assert pager.sent == []
 
 
 async def test_metrics_show_devices_and_send_outcomes(flows, pager, hub_client):
