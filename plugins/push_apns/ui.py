@@ -11,7 +11,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 
 from hub.registry import UiEntry
-from hub_plugins.push_apns import config
+from hub_plugins.push_apns import config, sender
 from hub_plugins.workbench import staff as staff_service
 from hub_plugins.workbench import web
 
@@ -60,6 +60,7 @@ async def apns_save(request: Req, env: FromPath[str]) -> Response[Any]:
     except config.ConfigError as exc:
         field = FIELDS.get(exc.field.split(".")[0], "key_p8")
         return await _page(request, env, errors={field: exc.reason}, form=fields, status=422)
+    sender.forget_config(hub, env)  # as the API does: this process sends with the new key now
     async with hub.db.begin() as conn:
         await staff_service.record(
             conn, web.current_staff(request), env, "push_apns.configured", "push_apns",

@@ -12,7 +12,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 
 from hub.registry import UiEntry
-from hub_plugins.push_fcm import config
+from hub_plugins.push_fcm import config, sender
 from hub_plugins.workbench import staff as staff_service
 from hub_plugins.workbench import web
 
@@ -56,6 +56,7 @@ async def fcm_save(request: Req, env: FromPath[str]) -> Response[Any]:
         saved = await config.save(hub, env, account, platforms)
     except config.ConfigError as exc:
         return await _page(request, env, errors={"service_account": f"{exc.field}: {exc.reason}"}, status=422)
+    sender.forget_config(hub, env)  # as the API does: this process sends with the new key now
     async with hub.db.begin() as conn:
         await staff_service.record(conn, web.current_staff(request), env, "push_fcm.configured", "push_fcm",
                                    {"projectId": saved["projectId"], "privateKeyId": saved["privateKeyId"]})

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from hub.testing import make_environment
 from hub_plugins.push_apns.tables import config as config_table
+from tests.plugins.workbench.conftest import csrf_of, make_staff, signed_in, ui_client  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -212,3 +213,19 @@ def test_the_cli_sets_shows_and_removes_the_configuration(hub_settings, apns, tm
     assert gone.returncode == 1 and "no APNs configuration" in gone.stderr
     helped = hub_cli("push-apns", "set", "--help")
     assert "Example" in helped.stdout
+
+
+
+async def test_a_key_saved_in_the_staff_ui_is_used_by_the_next_send(push, apns, hub_env, signed_in):  # noqa: F811
+    await push.configure()
+    assert (await push.send())["status"] == "sent"  # the configuration is now cached in this process
+    other = apns.make_key("com.example.wallet")
+    admin = await signed_in("ada@example.com", ["workbench:admin"])
+    token = csrf_of((await admin.get(f"/ui/{hub_env.id}/settings/push-apns")).text)
+    fields = {"csrf_token": token, "key_id": other.key_id, "team_id": other.team_id, "topic": other.topic,
+              "environment": "sandbox"}
+    saved = await admin.post(f"/ui/{hub_env.id}/settings/push-apns", data=fields,
+                             files={"key_p8": ("AuthKey.p8", other.key_p8)})
+    assert saved.status_code == 200, saved.text
+    assert (await push.send())["status"] == "sent"
+    assert [n.headers["apns-topic"] for n in apns.notifications] == ["com.example.bank", "com.example.wallet"]

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from hub.testing import make_environment
 from hub_plugins.push_fcm.tables import config as config_table
+from tests.plugins.workbench.conftest import csrf_of, make_staff, signed_in, ui_client  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -213,3 +214,17 @@ def test_the_cli_sets_shows_and_removes_the_configuration(hub_settings, google, 
     assert gone.returncode == 1 and "no FCM configuration" in gone.stderr
     helped = hub_cli("push-fcm", "set", "--help")
     assert "Example" in helped.stdout
+
+
+
+async def test_a_key_saved_in_the_staff_ui_is_used_by_the_next_send(push, google, hub_env, signed_in):  # noqa: F811
+    await push.configure()
+    assert (await push.send())["status"] == "sent"  # the configuration is now cached in this process
+    other = google.oauth.service_account("other-project")
+    admin = await signed_in("ada@example.com", ["workbench:admin"])
+    token = csrf_of((await admin.get(f"/ui/{hub_env.id}/settings/push-fcm")).text)
+    saved = await admin.post(f"/ui/{hub_env.id}/settings/push-fcm", data={"csrf_token": token},
+                             files={"service_account": ("key.json", json.dumps(other))})
+    assert saved.status_code == 200, saved.text
+    assert (await push.send())["status"] == "sent"
+    assert [m.project for m in google.fcm.messages] == ["hub-test-project", "other-project"]
