@@ -139,7 +139,8 @@ async def flow_schema(request: Req, env: FromPath[str]) -> dict[str, Any]:
     """The JSON Schema of a definition, as the API serves it at ``/v1/{env}/flows/schema``."""
     from hub.core import flows as core
 
-    return core.json_schema(flow_service.step_types(request.app.state.hub))
+    hub = request.app.state.hub
+    return core.json_schema(flow_service.step_types(hub), flow_service.push_platforms(hub))
 
 
 ROUTES = (flows_list, create_flow, import_flow, toggle_customer_center, flow_schema,

@@ -184,6 +184,8 @@ async def test_the_readable_view_and_card_previews(hub, hub_env, signed_in):
     assert card["status"] == "active" and card["cardInstanceId"] == "preview-hi"
     schema = await client.get("/ui/acme/flows/schema.json")
     assert schema.status_code == 200 and schema.json()["title"] == "Hub flow definition"
+    served = await client.get(f"/v1/{hub_env.id}/flows/schema", headers=hub_env.headers())
+    assert schema.json() == served.json()  # the same schema as the API's, plugins' push platforms included
 
 
 async def test_the_customer_center_switch(hub, hub_env, signed_in):
