@@ -62,16 +62,21 @@ async def test_a_well_signed_assertion_gets_a_bearer_access_token(google, client
     assert google.oauth.check_access_token(answer["access_token"]).project_id == "hub-test-project"
 
 
-@pytest.mark.parametrize(("claims", "error", "description"), [
-    ({"scope": "https://www.googleapis.com/auth/cloud-platform"}, "invalid_scope", "scope must include"),
-    ({"aud": "https://oauth2.googleapis.com/token"}, "invalid_grant", "aud must be"),
-    ({"iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600}, "invalid_grant", "short-lived"),
-    ({"iat": int(time.time()) + 600}, "invalid_grant", "short-lived"),  # issued in the future
-    ({"exp": int(time.time()) + 7200}, "invalid_grant", "more than one hour"),
+# Times are offsets from the moment the test runs (not from collection, which may be many
+# minutes earlier in a long run); None leaves the claim at assertion()'s default.
+@pytest.mark.parametrize(("claims", "iat", "exp", "error", "description"), [
+    ({"scope": "https://www.googleapis.com/auth/cloud-platform"}, None, None, "invalid_scope",
+     "scope must include"),
+    ({"aud": "https://oauth2.googleapis.com/token"}, None, None, "invalid_grant", "aud must be"),
+    ({}, -7200, -3600, "invalid_grant", "short-lived"),  # expired
+    ({}, 600, 4200, "invalid_grant", "short-lived"),  # issued in the future
+    ({}, None, 7200, "invalid_grant", "more than one hour"),
 ])
-async def test_wrong_claims_are_refused(google, client, claims, error, description):
+async def test_wrong_claims_are_refused(google, client, claims, iat, exp, error, description):
     account = google.oauth.service_account()
-    response = await exchange(client, google, assertion(account, google.oauth.token_uri, **claims))
+    now = int(time.time())
+    times = {name: now + offset for name, offset in (("iat", iat), ("exp", exp)) if offset is not None}
+    response = await exchange(client, google, assertion(account, google.oauth.token_uri, **claims, **times))
     assert response.status_code == 400
     assert response.json()["error"] == error and description in response.json()["error_description"]
     assert google.oauth.issued == {}
