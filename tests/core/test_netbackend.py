@@ -113,3 +113,47 @@ async def test_tls_with_alpn_h2_through_an_http2_pool():
             assert {r.extensions["http_version"] for r in responses} == {b"HTTP/2"}
     finally:
         server.close()
+
+
+async def test_httpcore_locks_are_taken_without_a_turn_of_the_loop_when_free():
+    """tune_http2: a free lock is taken at once (no checkpoint); a held one still makes others wait."""
+    from httpcore._synchronization import AsyncLock
+
+    AsyncioBackend()
+    lock, ran = AsyncLock(), []
+    asyncio.get_running_loop().call_soon(ran.append, "other")
+    async with lock:
+        assert ran == []  # nothing else ran: acquiring did not yield
+    order: list[str] = []
+
+    async def hold(name: str) -> None:
+        async with lock:
+            order.append(f"{name} in")
+            await asyncio.sleep(0.01)
+            order.append(f"{name} out")
+
+    await asyncio.gather(hold("a"), hold("b"))
+    assert order == ["a in", "a out", "b in", "b out"]
+
+
+def test_the_encoder_encodes_a_never_indexed_header_once_and_the_same_way():
+    import h2.connection
+    import hpack
+
+    from hub.netbackend import NeverIndexedCachingEncoder
+
+    AsyncioBackend()
+    assert h2.connection.H2Connection().encoder.__class__ is NeverIndexedCachingEncoder
+    cached, plain, decoder = NeverIndexedCachingEncoder(), hpack.Encoder(), hpack.Decoder()
+    blocks = []
+    for n in range(3):
+        headers = [(":method", "POST"), (":path", f"/3/device/{n:064x}"),
+                   hpack.NeverIndexedHeaderTuple("authorization", "bearer eyJ.token"),
+                   ("apns-topic", "com.example.app"), hpack.NeverIndexedHeaderTuple("x-secret", f"s{n}")]
+        block = cached.encode(headers)
+        assert block == plain.encode(headers)  # byte for byte what h2's own encoder sends
+        blocks.append(block)
+        decoded = decoder.decode(block, raw=False)
+        assert [tuple(h) for h in decoded] == [tuple(h) for h in headers]
+        assert [h.indexable for h in decoded if h[0] in ("authorization", "x-secret")] == [False, False]
+    assert list(cached._never_indexed) == [(b"authorization", b"bearer eyJ.token", True)]
