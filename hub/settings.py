@@ -56,6 +56,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     worker_max_jobs: int = 0
     """Jobs one ``hub worker`` process runs concurrently. 0: ``HUB_DB_POOL_SIZE`` on PostgreSQL, 4 on
     SQLite (one writer at a time); more would only queue on the pool or the lock."""
+    worker_gc_threshold: int = 20_000
+    """Objects a ``hub worker`` process allocates between two young-generation garbage collections
+    (Python's own default is 700). A worker makes many short-lived objects per job, and at 700 the
+    collector took a tenth of its CPU; startup objects are also frozen out of collections.
+    0 keeps Python's defaults."""
     job_timeout_seconds: int = 60
     """A job running longer than this is cancelled and retried. A job whose worker died is run
     again once this plus 10 s has passed, so keep jobs short (they work in chunks)."""

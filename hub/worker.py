@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -120,6 +121,7 @@ async def run_worker(hub: Hub) -> None:
     configure_logging(hub.settings)
     await hub.start()
     worker = make_worker(hub)
+    tune_gc(hub.settings.worker_gc_threshold)
     log.info("worker_started", jobs=sorted(hub.registry.jobs), redis=_safe_url(hub.redis_url))
     try:
         # async_run (not main) so that arq's signal handler can cancel the main task.
@@ -129,6 +131,17 @@ async def run_worker(hub: Hub) -> None:
     finally:
         await worker.close()
         await hub.close()
+
+
+def tune_gc(threshold: int) -> None:
+    """Collect young objects every ``threshold`` allocations instead of 700, and leave what startup
+    made (modules, plugins, settings) out of every later collection (``gc.freeze``)."""
+    if threshold <= 0:
+        return
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(threshold, middle, old)
 
 
 def _safe_url(url: str) -> str:

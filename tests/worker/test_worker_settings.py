@@ -1,10 +1,11 @@
 import asyncio
+import gc
 import inspect
 
 import pytest
 from arq import Worker
 
-from hub.worker import make_worker, worker_settings
+from hub.worker import make_worker, tune_gc, worker_settings
 from tests.worker import jobs_plugin
 
 
@@ -59,3 +60,17 @@ async def test_run_jobs_leaves_commands_in_flight_on_the_hub_connection_pool(hub
             break
         await asyncio.sleep(0.02)
     assert await hub.redis.get("test:runs:second") == b"1", "the background worker stopped polling"
+
+
+def test_the_worker_collects_young_objects_less_often_and_freezes_what_startup_made():
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    try:
+        tune_gc(0)  # 0: Python's defaults stay
+        assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+        made_at_startup = [object() for _ in range(10)]
+        tune_gc(20_000)
+        assert gc.get_threshold() == (20_000, *before[1:])
+        assert gc.get_freeze_count() > frozen + len(made_at_startup)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
