@@ -42,6 +42,9 @@ _encode = msgspec.json.Encoder().encode
 TRANSPORT_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
                     httpcore.UnsupportedProtocol, httpx.HTTPError)
 """What a send can raise when FCM cannot be reached or the connection breaks: retried."""
+CONNECTION_LOST = (httpcore.RemoteProtocolError, httpcore.ReadError, httpcore.WriteError,
+                   httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+"""The connection closed under the send (a GOAWAY, a reset): resent once on a new connection."""
 
 
 def analytics_label(notification_id: str) -> str:
@@ -229,9 +232,11 @@ async def send(hub: Hub, notification: dict[str, Any], device: dict[str, Any]) -
 
 
 async def _post(state: Runtime, cfg: FcmConfig, body: bytes) -> dict[str, Any]:
-    """POST ``messages:send``; a 401 gets one new access token and one more try."""
+    """POST ``messages:send``; a 401 gets one new access token and one more try, a connection
+    lost under the send (GOAWAY, reset) one resend on a new connection."""
     url = state.send_url(cfg.project_id)
-    for attempt in (1, 2):
+    refreshed = reconnected = False
+    while True:
         try:
             access_token = await state.tokens.get(cfg)
         except TokenError as exc:
@@ -239,6 +244,11 @@ async def _post(state: Runtime, cfg: FcmConfig, body: bytes) -> dict[str, Any]:
                           retry_after=exc.retry_after)
         try:
             answer = await state.post(url, body, access_token)
+        except CONNECTION_LOST as exc:
+            if not reconnected:
+                reconnected = True
+                continue
+            return result("retry", f"FCM closed the connection under the send twice ({type(exc).__name__})")
         except TRANSPORT_ERRORS as exc:
             return result("retry", f"FCM unreachable: {type(exc).__name__}")
         if answer.status == 200:
@@ -252,9 +262,9 @@ async def _post(state: Runtime, cfg: FcmConfig, body: bytes) -> dict[str, Any]:
         failure = parse_failure(response)
         if failure.needs_new_access_token:
             state.tokens.invalidate(cfg, access_token)
-            if attempt == 1:
+            if not refreshed:
+                refreshed = True
                 continue
             return result("failed", f"FCM answered 401 {failure.code} again with a new access token: "
                                     "check the service account's Firebase Cloud Messaging permission")
         return classify(response, failure, state.settings.quota_retry_seconds)
-    raise AssertionError("unreachable")  # pragma: no cover - the loop always returns

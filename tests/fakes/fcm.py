@@ -12,7 +12,9 @@ Script errors with :meth:`Fcm.fail` (globally, or for one device token), with th
 really sends: ``UNREGISTERED`` (404), ``INVALID_ARGUMENT`` (400, about the token),
 ``INVALID_ARGUMENT_DATA`` (400, about ``message.data``), ``QUOTA_EXCEEDED`` (429, with
 ``Retry-After`` when given), ``INTERNAL`` (500), ``UNAVAILABLE`` (503), ``UNAUTHENTICATED`` (401),
-``SENDER_ID_MISMATCH`` (403), ``THIRD_PARTY_AUTH_ERROR`` (401).
+``SENDER_ID_MISMATCH`` (403), ``THIRD_PARTY_AUTH_ERROR`` (401). Over HTTP/2 (``h2c``),
+:meth:`Fcm.goaway` refuses a send with a GOAWAY and :meth:`Fcm.disconnect` drops its connection
+without a word, as a Google front end does when it restarts or a connection breaks.
 
 Manual use: ``python -m tests.fakes.fcm [--port P] [--oauth-port P] [--project ID]`` starts both
 fakes and prints a service-account JSON to give ``hub push-fcm set`` and the
@@ -115,6 +117,7 @@ class Fcm:
     storm_seconds: float = 0.0  # answer QUOTA_EXCEEDED this long from the first send (a 429 storm)
     storm_retry_after: float | None = None
     storm_started: float | None = None
+    _cuts: list[tuple[int, str]] = field(default_factory=list)  # (sends to answer first, "goaway"|"drop")
 
     def fail(self, code: str, *, token: str | None = None, times: int = 1,
              retry_after: float | None = None) -> None:
@@ -123,6 +126,28 @@ class Fcm:
             raise ValueError(f"unknown FCM error {code}; one of {', '.join(ERRORS)}")
         queue = self.script if token is None else self.token_scripts.setdefault(token, [])
         queue.extend([(code, retry_after)] * times)
+
+    def goaway(self, after: int = 0, times: int = 1) -> None:
+        """Over h2c: after ``after`` more sends, refuse the next one with a GOAWAY (NO_ERROR, last
+        stream the one before it) and close that connection once its earlier streams are
+        answered; ``times`` sends in a row are refused so. Each is counted in :attr:`requests`
+        and recorded as ``"GOAWAY"`` in :attr:`answered`."""
+        self._cuts.extend([(after, "goaway")] + [(0, "goaway")] * (times - 1))
+
+    def disconnect(self, after: int = 0, times: int = 1) -> None:
+        """Over h2c: after ``after`` more sends, drop the next one's connection without a word
+        (recorded as ``"dropped"``)."""
+        self._cuts.extend([(after, "drop")] + [(0, "drop")] * (times - 1))
+
+    def _cut(self) -> str | None:
+        if not self._cuts:
+            return None
+        after, how = self._cuts[0]
+        if after > 0:
+            self._cuts[0] = (after - 1, how)
+            return None
+        self._cuts.pop(0)
+        return how
 
     def unregister(self, token: str) -> None:
         """``token`` is answered UNREGISTERED from now on (the app was uninstalled)."""
@@ -347,6 +372,8 @@ class _H2cProtocol(asyncio.Protocol):
                                                                         header_encoding=None))
         self.streams: dict[int, tuple[list[tuple[bytes, bytes]], list[bytes]]] = {}
         self.transport: Any = None
+        self.pending = 0  # streams being answered
+        self.going_away = False
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -385,8 +412,28 @@ class _H2cProtocol(asyncio.Protocol):
 
     def _dispatch(self, stream_id: int) -> None:
         request = self.streams.pop(stream_id, None)
-        if request is not None:
-            asyncio.get_running_loop().create_task(self._run(stream_id, *request))
+        if request is None or self.transport.is_closing():
+            return
+        if self.going_away:
+            return  # above the GOAWAY's last stream: never processed
+        fake = self.app if isinstance(self.app, Fcm) else None
+        cut = fake._cut() if fake is not None else None
+        if fake is not None and cut is not None:
+            fake.requests += 1
+        if cut == "drop":
+            fake.answered.append("dropped")  # type: ignore[union-attr]
+            self.transport.abort()
+            return
+        if cut == "goaway":
+            fake.answered.append("GOAWAY")  # type: ignore[union-attr]
+            self.going_away = True
+            self.conn.close_connection(error_code=0, last_stream_id=max(0, stream_id - 2))
+            self.transport.write(self.conn.data_to_send())
+            if not self.pending:
+                self.transport.close()
+            return
+        self.pending += 1
+        asyncio.get_running_loop().create_task(self._run(stream_id, *request))
 
     async def _run(self, stream_id: int, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> None:
         pseudo = {k: v for k, v in headers if k.startswith(b":")}
@@ -403,13 +450,19 @@ class _H2cProtocol(asyncio.Protocol):
         async def send(message: dict[str, Any]) -> None:
             answer[message["type"]] = message
 
-        await self.app(scope, receive, send)
-        start, raw = answer["http.response.start"], answer["http.response.body"]["body"]
-        if self.transport.is_closing():
-            return
-        self.conn.send_headers(stream_id, [(b":status", str(start["status"]).encode()), *start["headers"]])
-        self.conn.send_data(stream_id, raw, end_stream=True)
-        self.transport.write(self.conn.data_to_send())
+        try:
+            await self.app(scope, receive, send)
+            start, raw = answer["http.response.start"], answer["http.response.body"]["body"]
+            if self.transport.is_closing():
+                return
+            status = str(start["status"]).encode()
+            self.conn.send_headers(stream_id, [(b":status", status), *start["headers"]])
+            self.conn.send_data(stream_id, raw, end_stream=True)
+            self.transport.write(self.conn.data_to_send())
+        finally:
+            self.pending -= 1
+            if self.going_away and not self.pending and not self.transport.is_closing():
+                self.transport.close()
 
 
 async def serve_h2c(app: Any, port: int = 0) -> tuple[asyncio.Server, str]:

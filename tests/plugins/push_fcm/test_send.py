@@ -307,3 +307,43 @@ async def test_a_fresh_device_token_format_is_what_the_fake_accepts():
 
     assert TOKEN_FORMAT.fullmatch(device_token())
     assert not TOKEN_FORMAT.fullmatch("not-a-token")
+
+
+# --- connections (HTTP/2) ------------------------------------------------------------------------
+
+
+async def test_a_goaway_is_recovered_on_a_new_connection(monkeypatch, hub_settings):
+    async with running(h2c=True) as google, own_push(hub_settings, google, monkeypatch,
+                                                      http2_prior_knowledge="true") as push:
+        await push.configure()
+        assert (await push.send())["status"] == "sent"
+        google.fcm.goaway()
+        result = await push.send()
+        assert result["status"] == "sent", result
+        assert google.fcm.answered == ["200", "GOAWAY", "200"] and google.fcm.connections == 2
+        assert (await push.send())["status"] == "sent"
+        assert google.fcm.connections == 2  # the new connection is kept
+        assert len(google.fcm.messages) == 3
+
+
+async def test_goaways_in_a_row_are_a_retry_and_nothing_is_marked_invalid(monkeypatch, hub_settings):
+    async with running(h2c=True) as google, own_push(hub_settings, google, monkeypatch,
+                                                      http2_prior_knowledge="true") as push:
+        await push.configure()
+        google.fcm.goaway(times=2)
+        result = await push.send()
+        assert result["status"] == "retry", result
+        assert result["detail"] == "FCM closed the connection under the send twice (RemoteProtocolError)"
+        assert google.fcm.answered == ["GOAWAY", "GOAWAY"] and google.fcm.messages == []
+        assert (await push.send())["status"] == "sent"
+
+
+async def test_a_dropped_connection_is_recovered_on_a_new_connection(monkeypatch, hub_settings):
+    async with running(h2c=True) as google, own_push(hub_settings, google, monkeypatch,
+                                                      http2_prior_knowledge="true") as push:
+        await push.configure()
+        assert (await push.send())["status"] == "sent"
+        google.fcm.disconnect()
+        result = await push.send()
+        assert result["status"] == "sent", result
+        assert google.fcm.answered == ["200", "dropped", "200"] and google.fcm.connections == 2
