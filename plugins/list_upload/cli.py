@@ -1,9 +1,10 @@
-"""``hub upload FILE --flow ID --env NAME --user-column C --var name=column``: the same service as
+"""``hub upload FILE --flow ID --env NAME [--user-column C] --var name=column``: the same service as
 ``POST /v1/{env}/uploads``, then a progress bar until the workers have started every row."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +19,21 @@ OPTIONS = {
     "cli.metadataColumn": "--metadata-column",
     "query.allowDuplicate": "--allow-duplicate",
 }
+
+
+# Without --user-column, the first header column named so (case, "_", "-" and spaces ignored).
+USER_COLUMNS = ("userid", "enduserid", "user", "customerid", "customer", "id")
+
+
+def guess_user_column(path: Path) -> str | None:
+    """The header column that holds the user id, by its name (:data:`USER_COLUMNS`), if any."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), [])
+    except (UnicodeDecodeError, csv.Error):
+        return None  # the upload itself names what is wrong with the file
+    by_name = {"".join(c for c in name.lower() if c not in "_- "): name for name in reversed(header)}
+    return next((by_name[key] for key in USER_COLUMNS if key in by_name), None)
 
 
 async def file_chunks(path: Path) -> AsyncIterator[bytes]:
@@ -40,7 +56,10 @@ def register_cli(cli: Any) -> None:
         file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="The CSV file."),
         flow: str = typer.Option(..., "--flow", help="Flow config id to start for each row."),
         env: str = typer.Option(..., "--env", help="Environment."),
-        user_column: str = typer.Option(..., "--user-column", help="Column holding the user id."),
+        user_column: str | None = typer.Option(
+            None, "--user-column",
+            help="Column holding the user id (default: one named userId, user, customerId, customer or id).",
+        ),
         var: list[str] = typer.Option([], "--var", help="name=column: a flow variable read from a column."),
         metadata_column: list[str] = typer.Option(
             [], "--metadata-column", help="Column copied into the invocation metadata."
@@ -55,6 +74,11 @@ def register_cli(cli: Any) -> None:
 
         Example: hub upload customers.csv --flow fraud --env demo --user-column id --var amount=Amount
         """
+        if user_column is None:
+            user_column = guess_user_column(file)
+            if user_column is None:
+                raise CliError("--user-column: required: no column of the header is named userId, user, "
+                               "customerId, customer or id")
         variables = []
         for item in var:
             name, sep, column = item.partition("=")

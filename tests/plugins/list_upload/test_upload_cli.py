@@ -36,3 +36,33 @@ async def test_hub_upload_names_the_option_at_fault(hub, hub_settings, hub_env, 
         "--var", "amount=Amount", "--no-wait", settings=hub_settings, check=False)
     assert result.returncode == 1
     assert result.stderr.startswith("error: --user-column: no column 'email' in the header")
+
+
+async def test_without_user_column_the_column_named_for_the_user_is_used(hub, hub_settings, hub_env, promo,
+                                                                        run_jobs, tmp_path):
+    path = tmp_path / "customers.csv"
+    path.write_text(csv_rows(3))  # its header names the user column "customer"
+    result = await asyncio.to_thread(
+        hub_cli, "upload", str(path), "--flow", "promo", "--env", hub_env.id, "--var", "amount=Amount",
+        "--var", "merchant=Shop", "--no-wait", settings=hub_settings)
+    assert "3 valid rows, 0 rejected, queued" in result.stdout
+
+    unnamed = tmp_path / "unnamed.csv"
+    unnamed.write_text("who,Amount\nu-1,10\n")
+    refused = await asyncio.to_thread(
+        hub_cli, "upload", str(unnamed), "--flow", "promo", "--env", hub_env.id, "--var", "amount=Amount",
+        "--no-wait", settings=hub_settings, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == ("error: --user-column: required: no column of the header is named "
+                                      "userId, user, customerId, customer or id")
+
+
+def test_the_user_column_is_guessed_from_the_header_by_name(tmp_path):
+    from hub_plugins.list_upload.cli import guess_user_column
+
+    cases = {"\ufeffUser_ID,Amount\n": "User_ID", "name,Customer Id,id\n": "Customer Id",
+             "ID,amount\n": "ID", "email,amount\n": None, "": None}
+    for header, expected in cases.items():
+        path = tmp_path / "f.csv"
+        path.write_text(header, encoding="utf-8")
+        assert guess_user_column(path) == expected, header
