@@ -68,6 +68,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
+from tests.fakes.cuts import ConnectionCuts
+
 MAX_PAYLOAD = 4096
 MAX_TOKEN_AGE = 3600
 CLOCK_SKEW = 60
@@ -136,7 +138,7 @@ class _Verified:
 
 
 @dataclass
-class FakeApns:
+class FakeApns(ConnectionCuts):
     url: str = ""  # https://127.0.0.1:PORT, set when served
     ca_file: str = ""  # the PEM of the CA that signed the server's certificate
     keys: dict[str, tuple[ECKey, str]] = field(default_factory=dict)  # key id -> (public key, team)
@@ -200,27 +202,6 @@ class FakeApns:
         """``token`` is answered 410 Unregistered from now on (the app was uninstalled)."""
         self.unregistered[token] = int((time.time() if since is None else since) * 1000)
 
-    def goaway(self, after: int = 0, times: int = 1) -> None:
-        """After ``after`` more requests, refuse the next one with a GOAWAY (NO_ERROR, last stream
-        the one before it, debug data ``{"reason": "Shutdown"}``) and close that connection once
-        its earlier streams are answered; ``times`` requests in a row are refused so."""
-        self._cuts.append((after, "goaway"))
-        self._cuts.extend([(0, "goaway")] * (times - 1))
-
-    def disconnect(self, after: int = 0, times: int = 1) -> None:
-        """After ``after`` more requests, drop the next one's connection without a word."""
-        self._cuts.append((after, "drop"))
-        self._cuts.extend([(0, "drop")] * (times - 1))
-
-    def _cut(self) -> str | None:
-        if not self._cuts:
-            return None
-        after, how = self._cuts[0]
-        if after > 0:
-            self._cuts[0] = (after - 1, how)
-            return None
-        self._cuts.pop(0)
-        return how
 
     # --- checks -----------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fakes.cuts import ConnectionCuts
 from tests.fakes.google_oauth import GoogleOAuth, read_body, respond
 
 FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
@@ -100,7 +101,7 @@ class Received:
 
 
 @dataclass
-class Fcm:
+class Fcm(ConnectionCuts):
     oauth: GoogleOAuth
     url: str = ""
     messages: list[Received] = field(default_factory=list)
@@ -127,27 +128,6 @@ class Fcm:
         queue = self.script if token is None else self.token_scripts.setdefault(token, [])
         queue.extend([(code, retry_after)] * times)
 
-    def goaway(self, after: int = 0, times: int = 1) -> None:
-        """Over h2c: after ``after`` more sends, refuse the next one with a GOAWAY (NO_ERROR, last
-        stream the one before it) and close that connection once its earlier streams are
-        answered; ``times`` sends in a row are refused so. Each is counted in :attr:`requests`
-        and recorded as ``"GOAWAY"`` in :attr:`answered`."""
-        self._cuts.extend([(after, "goaway")] + [(0, "goaway")] * (times - 1))
-
-    def disconnect(self, after: int = 0, times: int = 1) -> None:
-        """Over h2c: after ``after`` more sends, drop the next one's connection without a word
-        (recorded as ``"dropped"``)."""
-        self._cuts.extend([(after, "drop")] + [(0, "drop")] * (times - 1))
-
-    def _cut(self) -> str | None:
-        if not self._cuts:
-            return None
-        after, how = self._cuts[0]
-        if after > 0:
-            self._cuts[0] = (after - 1, how)
-            return None
-        self._cuts.pop(0)
-        return how
 
     def unregister(self, token: str) -> None:
         """``token`` is answered UNREGISTERED from now on (the app was uninstalled)."""

@@ -268,18 +268,25 @@ async def test_concurrent_sends_to_one_project_are_limited(monkeypatch, hub_sett
     assert google.fcm.max_in_flight == 3
 
 
-async def test_sends_are_multiplexed_over_http2(monkeypatch, hub_settings):
+@pytest.fixture
+async def over_http2(monkeypatch, hub_settings):
+    """The FCM fake over HTTP/2 (h2c) and a Push whose Hub speaks HTTP/2 to it."""
     async with running(h2c=True) as google, own_push(hub_settings, google, monkeypatch,
                                                       http2_prior_knowledge="true") as push:
-        await push.configure()
-        assert (await push.send())["status"] == "sent"  # the token is fetched
-        google.fcm.delay = 0.3
-        results = await asyncio.gather(*(push.send() for _ in range(30)))
-        assert [r["status"] for r in results] == ["sent"] * 30
-        assert {m.http_version for m in google.fcm.messages} == {"2"}
-        assert google.fcm.max_in_flight >= 10 and google.fcm.connections == 1  # multiplexed
-        google.fcm.fail("UNAVAILABLE", retry_after=3)
-        assert (await push.send())["retryAfter"] == 3.0  # errors read the same over HTTP/2
+        yield google, push
+
+
+async def test_sends_are_multiplexed_over_http2(over_http2):
+    google, push = over_http2
+    await push.configure()
+    assert (await push.send())["status"] == "sent"  # the token is fetched
+    google.fcm.delay = 0.3
+    results = await asyncio.gather(*(push.send() for _ in range(30)))
+    assert [r["status"] for r in results] == ["sent"] * 30
+    assert {m.http_version for m in google.fcm.messages} == {"2"}
+    assert google.fcm.max_in_flight >= 10 and google.fcm.connections == 1  # multiplexed
+    google.fcm.fail("UNAVAILABLE", retry_after=3)
+    assert (await push.send())["retryAfter"] == 3.0  # errors read the same over HTTP/2
 
 
 async def test_the_http_client_is_closed_with_the_hub(push, google, hub):
@@ -312,38 +319,35 @@ async def test_a_fresh_device_token_format_is_what_the_fake_accepts():
 # --- connections (HTTP/2) ------------------------------------------------------------------------
 
 
-async def test_a_goaway_is_recovered_on_a_new_connection(monkeypatch, hub_settings):
-    async with running(h2c=True) as google, own_push(hub_settings, google, monkeypatch,
-                                                      http2_prior_knowledge="true") as push:
-        await push.configure()
-        assert (await push.send())["status"] == "sent"
-        google.fcm.goaway()
-        result = await push.send()
-        assert result["status"] == "sent", result
-        assert google.fcm.answered == ["200", "GOAWAY", "200"] and google.fcm.connections == 2
-        assert (await push.send())["status"] == "sent"
-        assert google.fcm.connections == 2  # the new connection is kept
-        assert len(google.fcm.messages) == 3
+async def test_a_goaway_is_recovered_on_a_new_connection(over_http2):
+    google, push = over_http2
+    await push.configure()
+    assert (await push.send())["status"] == "sent"
+    google.fcm.goaway()
+    result = await push.send()
+    assert result["status"] == "sent", result
+    assert google.fcm.answered == ["200", "GOAWAY", "200"] and google.fcm.connections == 2
+    assert (await push.send())["status"] == "sent"
+    assert google.fcm.connections == 2  # the new connection is kept
+    assert len(google.fcm.messages) == 3
 
 
-async def test_goaways_in_a_row_are_a_retry_and_nothing_is_marked_invalid(monkeypatch, hub_settings):
-    async with running(h2c=True) as google, own_push(hub_settings, google, monkeypatch,
-                                                      http2_prior_knowledge="true") as push:
-        await push.configure()
-        google.fcm.goaway(times=2)
-        result = await push.send()
-        assert result["status"] == "retry", result
-        assert result["detail"] == "FCM closed the connection under the send twice (RemoteProtocolError)"
-        assert google.fcm.answered == ["GOAWAY", "GOAWAY"] and google.fcm.messages == []
-        assert (await push.send())["status"] == "sent"
+async def test_goaways_in_a_row_are_a_retry_and_nothing_is_marked_invalid(over_http2):
+    google, push = over_http2
+    await push.configure()
+    google.fcm.goaway(times=2)
+    result = await push.send()
+    assert result["status"] == "retry", result
+    assert result["detail"] == "FCM closed the connection under the send twice (RemoteProtocolError)"
+    assert google.fcm.answered == ["GOAWAY", "GOAWAY"] and google.fcm.messages == []
+    assert (await push.send())["status"] == "sent"
 
 
-async def test_a_dropped_connection_is_recovered_on_a_new_connection(monkeypatch, hub_settings):
-    async with running(h2c=True) as google, own_push(hub_settings, google, monkeypatch,
-                                                      http2_prior_knowledge="true") as push:
-        await push.configure()
-        assert (await push.send())["status"] == "sent"
-        google.fcm.disconnect()
-        result = await push.send()
-        assert result["status"] == "sent", result
-        assert google.fcm.answered == ["200", "dropped", "200"] and google.fcm.connections == 2
+async def test_a_dropped_connection_is_recovered_on_a_new_connection(over_http2):
+    google, push = over_http2
+    await push.configure()
+    assert (await push.send())["status"] == "sent"
+    google.fcm.disconnect()
+    result = await push.send()
+    assert result["status"] == "sent", result
+    assert google.fcm.answered == ["200", "dropped", "200"] and google.fcm.connections == 2
