@@ -137,7 +137,13 @@ async def test_a_receiver_that_fails_for_a_while_then_recovers_gets_every_event_
     assert await pending_rows(hub) == 0
     log = (await outbound.call("GET", f"/{created['id']}/deliveries")).json()["deliveries"]
     failed = [d for d in log if d["status"] == "failed"]
-    assert [d["attempt"] for d in reversed(failed)] == [1, 2, 3]
+    attempts = [d["attempt"] for d in reversed(failed)]
+    if failure == ("close",):
+        # The receiver saw three failures (above); reusing a pooled connection it had just closed
+        # can fail once more on the sender's side before a new connection is made.
+        assert attempts[:3] == [1, 2, 3] and attempts == list(range(1, len(attempts) + 1)), attempts
+    else:
+        assert attempts == [1, 2, 3]
     assert all(d["error"] for d in failed)
     subscription = (await outbound.call("GET", f"/{created['id']}")).json()
     assert subscription["state"] == "active" and subscription["consecutiveFailures"] == 0
